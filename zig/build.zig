@@ -1,0 +1,31 @@
+const std = @import("std");
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{});
+    // ReleaseFast unless asked otherwise: the library is a benchmark's hot path.
+    const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default ReleaseFast)") orelse .ReleaseFast;
+
+    const root_module = b.createModule(.{
+        .root_source_file = b.path("src/root.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+    });
+    const lib = b.addLibrary(.{
+        .linkage = .dynamic,
+        .name = "aiobench",
+        .root_module = root_module,
+    });
+    b.installArtifact(lib);
+
+    const test_module = b.createModule(.{
+        .root_source_file = b.path("src/root.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+    });
+    const tests = b.addTest(.{ .root_module = test_module });
+    const run_tests = b.addRunArtifact(tests);
+    const test_step = b.step("test", "Run the native library's unit tests");
+    test_step.dependOn(&run_tests.step);
+}

@@ -1,0 +1,45 @@
+//! What every engine shares: one IO to queue, one completion to report, the engine's options.
+const std = @import("std");
+
+pub const Op = enum(u8) { read, write };
+
+/// One IO to queue. `slot` comes back in its completion; it is < queue_depth.
+pub const Io = struct {
+    slot: u32,
+    op: Op,
+    fd: i32,
+    addr: u64,
+    len: u32,
+    offset: u64,
+};
+
+pub const Completion = struct {
+    slot: u32,
+    /// Bytes moved, or -errno.
+    res: i64,
+};
+
+pub const Options = struct {
+    queue_depth: u32,
+    sqpoll: bool = false,
+    /// CPU for the SQPOLL thread, or -1 for any.
+    sqpoll_cpu: i32 = -1,
+    iopoll: bool = false,
+    vectored: bool = true,
+    fixed_buffers: bool = false,
+    fixed_files: bool = false,
+};
+
+/// Upper bound on retries of a kernel call that answered EINTR/EAGAIN/EBUSY.
+pub const retry_max: u32 = 10_000;
+
+pub fn errnoOf(rc: usize) i32 {
+    const e = std.os.linux.E.init(rc);
+    return @intCast(@intFromEnum(e));
+}
+
+pub fn nowNs() u64 {
+    var ts: std.os.linux.timespec = undefined;
+    _ = std.os.linux.clock_gettime(.MONOTONIC, &ts);
+    return @as(u64, @intCast(ts.sec)) * std.time.ns_per_s + @as(u64, @intCast(ts.nsec));
+}

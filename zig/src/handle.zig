@@ -1,0 +1,591 @@
+//! The aio handle: DeepSpeed's knobs (block_size, queue_depth, single_submit, overlap_events,
+//! io_parallel) over one engine per lane. Lane 0 serves synchronous calls on the caller's
+//! thread; lanes 1..io_parallel each own a thread and a ring and serve asynchronous requests.
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+const common = @import("engine/common.zig");
+const histogram = @import("histogram.zig");
+const io_uring = @import("engine/io_uring.zig");
+const libaio = @import("engine/libaio.zig");
+const psync = @import("engine/psync.zig");
+
+pub const Op = common.Op;
+
+/// aiobench's own error codes, returned negated, outside the errno range.
+pub const code_short: i32 = 1001;
+pub const code_busy: i32 = 1002;
+pub const code_cancelled: i32 = 1003;
+
+pub const queue_depth_max: u32 = 4096;
+pub const io_parallel_max: u32 = 64;
+
+pub const EngineKind = enum(u8) { io_uring = 0, libaio = 1, psync = 2 };
+
+pub const Config = struct {
+    block_size: u64,
+    queue_depth: u32,
+    io_parallel: u32,
+    single_submit: bool,
+    overlap_events: bool,
+    engine: EngineKind,
+    engine_options: common.Options,
+    align_bytes: u64,
+    latency: bool,
+    fault: Fault,
+};
+
+/// Test-only fault switch, read from AIOBENCH_FAULT once per handle: "eio@N" or "short@N"
+/// makes the Nth completion (1-based, across the handle) fail with EIO or come back short.
+pub const Fault = struct {
+    kind: enum { none, eio, short } = .none,
+    at: u64 = 0,
+
+    pub fn parse(text: ?[]const u8) Fault {
+        const spec = text orelse return .{};
+        const at_index = std.mem.indexOfScalar(u8, spec, '@') orelse return .{};
+        const n = std.fmt.parseInt(u64, spec[at_index + 1 ..], 10) catch return .{};
+        if (std.mem.eql(u8, spec[0..at_index], "eio")) return .{ .kind = .eio, .at = n };
+        if (std.mem.eql(u8, spec[0..at_index], "short")) return .{ .kind = .short, .at = n };
+        return .{};
+    }
+};
+
+pub const Mode = enum(u8) { read = 0, write = 1, randread = 2, randwrite = 3, randrw = 4 };
+
+/// One request: move [file_offset, file_offset + nbytes) between fd and buf.
+pub const Request = struct {
+    mode: Mode,
+    fd: i32,
+    buf_addr: u64,
+    buf_len: u64,
+    file_offset: u64,
+    nbytes: u64,
+    rwmix_read_pct: u32 = 50,
+    seed: u64 = 0,
+    runtime_ns: u64 = 0,
+    time_based: bool = false,
+};
+
+pub const Counters = struct {
+    ios: u64 = 0,
+    bytes: u64 = 0,
+    errors: u64 = 0,
+    short_resubmits: u64 = 0,
+    cpu_user_ns: u64 = 0,
+    cpu_sys_ns: u64 = 0,
+};
+
+pub const ErrorInfo = struct {
+    code: i32 = 0,
+    op: Op = .read,
+    offset: u64 = 0,
+    len: u64 = 0,
+    got: u64 = 0,
+};
+
+const Slot = struct {
+    op: Op,
+    offset: u64,
+    len: u64,
+    done: u64,
+    addr: u64,
+    submit_ns: u64,
+    fault_zero: bool,
+};
+
+const AnyEngine = union(EngineKind) {
+    io_uring: io_uring.Engine,
+    libaio: libaio.Engine,
+    psync: psync.Engine,
+
+    fn init(allocator: std.mem.Allocator, kind: EngineKind, options: common.Options) !AnyEngine {
+        return switch (kind) {
+            .io_uring => .{ .io_uring = try io_uring.Engine.init(allocator, options) },
+            .libaio => .{ .libaio = try libaio.Engine.init(allocator, options) },
+            .psync => .{ .psync = try psync.Engine.init(allocator, options) },
+        };
+    }
+
+    fn deinit(self: *AnyEngine, allocator: std.mem.Allocator) void {
+        switch (self.*) {
+            inline else => |*e| e.deinit(allocator),
+        }
+    }
+
+    inline fn prep(self: *AnyEngine, io: common.Io) void {
+        switch (self.*) {
+            inline else => |*e| e.prep(io),
+        }
+    }
+
+    inline fn submit(self: *AnyEngine) i32 {
+        return switch (self.*) {
+            inline else => |*e| e.submit(),
+        };
+    }
+
+    inline fn reap(self: *AnyEngine, min: u32, out: []common.Completion) i32 {
+        return switch (self.*) {
+            inline else => |*e| e.reap(min, out),
+        };
+    }
+
+    fn attach(self: *AnyEngine, fd: i32, addr: u64, len: u64) i32 {
+        return switch (self.*) {
+            inline else => |*e| e.attach(fd, addr, len),
+        };
+    }
+
+    fn calls(self: *const AnyEngine) [2]u64 {
+        return switch (self.*) {
+            inline else => |*e| .{ e.enter_calls, e.sqes_submitted },
+        };
+    }
+
+    fn resetCalls(self: *AnyEngine) void {
+        switch (self.*) {
+            inline else => |*e| {
+                e.enter_calls = 0;
+                e.sqes_submitted = 0;
+            },
+        }
+    }
+};
+
+/// Where a lane is within its slice of a request; produces the next IO.
+const Cursor = struct {
+    request: Request,
+    slice_start: u64,
+    slice_end: u64,
+    next: u64,
+    ios_left: u64,
+    deadline_ns: u64,
+    prng: std.Random.DefaultPrng,
+
+    fn init(request: Request, slice_start: u64, slice_end: u64, block_size: u64, start_ns: u64, lane_index: u64) Cursor {
+        assert(slice_start <= slice_end);
+        const blocks = std.math.divCeil(u64, slice_end - slice_start, block_size) catch unreachable;
+        return .{
+            .request = request,
+            .slice_start = slice_start,
+            .slice_end = slice_end,
+            .next = slice_start,
+            .ios_left = if (request.time_based) std.math.maxInt(u64) else blocks,
+            .deadline_ns = if (request.runtime_ns > 0) start_ns + request.runtime_ns else 0,
+            .prng = std.Random.DefaultPrng.init(request.seed ^ (lane_index *% 0x9E3779B97F4A7C15)),
+        };
+    }
+
+    fn done(self: *const Cursor, now_ns: u64) bool {
+        if (self.slice_end == self.slice_start) return true;
+        if (self.deadline_ns != 0 and now_ns >= self.deadline_ns) return true;
+        return self.ios_left == 0;
+    }
+
+    /// Relative offset (from the request's start) and op of the next IO.
+    fn take(self: *Cursor, block_size: u64) struct { offset: u64, len: u64, op: Op } {
+        assert(self.ios_left > 0);
+        self.ios_left -= 1;
+        const mode = self.request.mode;
+        var offset: u64 = undefined;
+        if (mode == .read or mode == .write) {
+            if (self.next >= self.slice_end) self.next = self.slice_start; // time_based wraps
+            offset = self.next;
+            self.next += block_size;
+        } else {
+            const blocks = std.math.divCeil(u64, self.slice_end - self.slice_start, block_size) catch unreachable;
+            offset = self.slice_start + self.prng.random().uintLessThan(u64, blocks) * block_size;
+        }
+        const op: Op = switch (mode) {
+            .read, .randread => .read,
+            .write, .randwrite => .write,
+            .randrw => if (self.prng.random().uintLessThan(u32, 100) < self.request.rwmix_read_pct) .read else .write,
+        };
+        return .{ .offset = offset, .len = @min(block_size, self.slice_end - offset), .op = op };
+    }
+};
+
+pub const Lane = struct {
+    handle: *Handle,
+    index: u32,
+    engine: AnyEngine,
+    slots: []Slot,
+    slots_free: []u32,
+    slots_free_count: u32,
+    completions: []common.Completion,
+    histogram: histogram.Histogram = .{},
+    counters: Counters = .{},
+    failure: ErrorInfo = .{},
+    thread: ?std.Thread = null,
+    start_event: std.Thread.ResetEvent = .{},
+    done_event: std.Thread.ResetEvent = .{},
+    quit: bool = false,
+    job: ?Cursor = null,
+    job_result: i64 = 0,
+
+    fn init(self: *Lane, handle: *Handle, index: u32) !void {
+        const allocator = handle.allocator;
+        const qd = handle.config.queue_depth;
+        self.* = .{
+            .handle = handle,
+            .index = index,
+            .engine = try AnyEngine.init(allocator, handle.config.engine, handle.config.engine_options),
+            .slots = undefined,
+            .slots_free = undefined,
+            .slots_free_count = qd,
+            .completions = undefined,
+        };
+        errdefer self.engine.deinit(allocator);
+        self.slots = try allocator.alloc(Slot, qd);
+        errdefer allocator.free(self.slots);
+        self.slots_free = try allocator.alloc(u32, qd);
+        errdefer allocator.free(self.slots_free);
+        self.completions = try allocator.alloc(common.Completion, qd);
+        for (self.slots_free, 0..) |*s, i| s.* = @intCast(qd - 1 - i);
+    }
+
+    fn deinit(self: *Lane) void {
+        const allocator = self.handle.allocator;
+        self.engine.deinit(allocator);
+        allocator.free(self.slots);
+        allocator.free(self.slots_free);
+        allocator.free(self.completions);
+    }
+
+    fn threadMain(self: *Lane) void {
+        while (true) {
+            self.start_event.wait();
+            self.start_event.reset();
+            if (@atomicLoad(bool, &self.quit, .acquire)) return;
+            self.job_result = self.runTimed(&self.job.?);
+            self.done_event.set();
+        }
+    }
+
+    fn runTimed(self: *Lane, cursor: *Cursor) i64 {
+        const before = threadCpu();
+        const result = self.run(cursor);
+        const after = threadCpu();
+        self.counters.cpu_user_ns += after[0] -| before[0];
+        self.counters.cpu_sys_ns += after[1] -| before[1];
+        return result;
+    }
+
+    /// Drives one slice through the engine with the handle's queue policy. Returns bytes moved
+    /// or a negative code; on error it stops issuing, drains what is in flight, then returns.
+    fn run(self: *Lane, cursor: *Cursor) i64 {
+        const config = &self.handle.config;
+        const request = &cursor.request;
+        const rc_attach = self.engine.attach(request.fd, request.buf_addr, request.buf_len);
+        if (rc_attach < 0) return self.fail(rc_attach, .{ .op = .read, .offset = request.file_offset, .len = 0, .got = 0 });
+        const qd = config.queue_depth;
+        var inflight: u32 = 0;
+        var bytes: u64 = 0;
+        var stopping = false;
+        var now = common.nowNs();
+        while (true) {
+            if (!stopping and (config.overlap_events or inflight == 0)) {
+                stopping = @atomicLoad(bool, &self.handle.cancelled, .monotonic);
+                if (stopping) _ = self.fail(-code_cancelled, .{ .op = .read, .offset = 0, .len = 0, .got = 0 });
+                while (!stopping and inflight < qd and !cursor.done(now)) {
+                    const io = cursor.take(config.block_size);
+                    self.issue(io.op, request, io.offset, io.len, now);
+                    inflight += 1;
+                    if (config.single_submit) {
+                        const rc = self.engine.submit();
+                        if (rc < 0) return self.abandon(rc, inflight);
+                    }
+                }
+            }
+            if (inflight == 0) break;
+            const min: u32 = if (config.overlap_events) 1 else inflight;
+            const n = self.engine.reap(min, self.completions);
+            if (n < 0) return self.abandon(n, inflight);
+            if (config.latency or cursor.deadline_ns != 0) now = common.nowNs();
+            for (self.completions[0..@intCast(n)]) |c| {
+                const finished = self.complete(c, request, now, stopping);
+                if (finished) |moved| {
+                    inflight -= 1;
+                    if (moved >= 0) bytes += @intCast(moved) else stopping = true;
+                }
+            }
+        }
+        if (self.failure.code != 0) return -@as(i64, self.failure.code);
+        return @intCast(bytes);
+    }
+
+    fn issue(self: *Lane, op: Op, request: *const Request, offset_rel: u64, len: u64, now: u64) void {
+        assert(self.slots_free_count > 0);
+        self.slots_free_count -= 1;
+        const slot_index = self.slots_free[self.slots_free_count];
+        self.slots[slot_index] = .{
+            .op = op,
+            .offset = request.file_offset + offset_rel,
+            .len = len,
+            .done = 0,
+            .addr = request.buf_addr + offset_rel,
+            .submit_ns = now,
+            .fault_zero = false,
+        };
+        self.prepSlot(slot_index, request.fd);
+    }
+
+    fn prepSlot(self: *Lane, slot_index: u32, fd: i32) void {
+        const slot = &self.slots[slot_index];
+        // O_DIRECT needs aligned lengths: a tail shorter than the alignment is rounded up (the
+        // buffer is allocated rounded up); a read then returns the bytes up to EOF, a write
+        // writes the padding and the file is truncated back to size after the request.
+        const remaining = slot.len - slot.done;
+        const io_len = std.mem.alignForward(u64, remaining, self.handle.config.align_bytes);
+        self.engine.prep(.{
+            .slot = slot_index,
+            .op = slot.op,
+            .fd = fd,
+            .addr = slot.addr + slot.done,
+            .len = @intCast(io_len),
+            .offset = slot.offset + slot.done,
+        });
+    }
+
+    /// Handles one completion. Null while the slot's IO goes on (resubmitted remainder);
+    /// otherwise the bytes it moved, or -1 when it failed.
+    fn complete(self: *Lane, c: common.Completion, request: *const Request, now: u64, stopping: bool) ?i64 {
+        const slot = &self.slots[c.slot];
+        var res = c.res;
+        self.handle.injectFault(&res, slot);
+        const remaining = slot.len - slot.done;
+        if (res < 0 or (res == 0 and remaining > 0)) {
+            const code: i32 = if (res < 0) @intCast(-res) else code_short;
+            _ = self.fail(-code, .{ .op = slot.op, .offset = slot.offset + slot.done, .len = remaining, .got = 0 });
+            return self.release(c.slot, -1);
+        }
+        const got: u64 = @intCast(res);
+        if (got < remaining) {
+            // A short transfer that ends off the alignment means the file ended early.
+            if (got % self.handle.config.align_bytes != 0 or stopping) {
+                _ = self.fail(-code_short, .{ .op = slot.op, .offset = slot.offset + slot.done, .len = remaining, .got = got });
+                return self.release(c.slot, -1);
+            }
+            slot.done += got;
+            self.counters.short_resubmits += 1;
+            self.prepSlot(c.slot, request.fd);
+            return null;
+        }
+        if (self.handle.config.latency) self.histogram.record(now -| slot.submit_ns);
+        self.counters.ios += 1;
+        self.counters.bytes += slot.len;
+        return self.release(c.slot, @intCast(slot.len));
+    }
+
+    fn release(self: *Lane, slot_index: u32, moved: i64) i64 {
+        assert(self.slots_free_count < self.slots_free.len);
+        self.slots_free[self.slots_free_count] = slot_index;
+        self.slots_free_count += 1;
+        return moved;
+    }
+
+    fn fail(self: *Lane, code: i32, info: ErrorInfo) i64 {
+        assert(code < 0);
+        self.counters.errors += 1;
+        if (self.failure.code == 0) {
+            self.failure = info;
+            self.failure.code = -code;
+        }
+        return code;
+    }
+
+    /// The engine itself failed: in-flight IOs can't be reaped safely, so the lane's ring is
+    /// left to the kernel's teardown and every slot is returned.
+    fn abandon(self: *Lane, code: i32, inflight: u32) i64 {
+        _ = inflight;
+        _ = self.fail(code, .{ .op = .read, .offset = 0, .len = 0, .got = 0 });
+        self.slots_free_count = @intCast(self.slots_free.len);
+        for (self.slots_free, 0..) |*s, i| s.* = @intCast(i);
+        return code;
+    }
+};
+
+pub const Handle = struct {
+    allocator: std.mem.Allocator,
+    config: Config,
+    /// lanes[0] serves synchronous calls; lanes[1..] are the io_parallel threads.
+    lanes: []Lane,
+    pending: bool = false,
+    pending_truncate: ?struct { fd: i32, size: u64 } = null,
+    cancelled: bool = false,
+    completions_seen: u64 = 0,
+
+    pub fn create(allocator: std.mem.Allocator, config: Config) !*Handle {
+        assert(config.queue_depth >= 1 and config.queue_depth <= queue_depth_max);
+        assert(config.io_parallel <= io_parallel_max);
+        assert(std.math.isPowerOfTwo(config.align_bytes));
+        const self = try allocator.create(Handle);
+        errdefer allocator.destroy(self);
+        self.* = .{ .allocator = allocator, .config = config, .lanes = undefined };
+        self.lanes = try allocator.alloc(Lane, 1 + config.io_parallel);
+        errdefer allocator.free(self.lanes);
+        var ready: usize = 0;
+        errdefer for (self.lanes[0..ready]) |*lane| lane.deinit();
+        for (self.lanes, 0..) |*lane, i| {
+            try lane.init(self, @intCast(i));
+            ready += 1;
+        }
+        var started: usize = 1;
+        errdefer self.stopThreads(started);
+        for (self.lanes[1..]) |*lane| {
+            lane.thread = try std.Thread.spawn(.{ .stack_size = 256 * 1024 }, Lane.threadMain, .{lane});
+            started += 1;
+        }
+        return self;
+    }
+
+    pub fn destroy(self: *Handle) void {
+        if (self.pending) _ = self.wait();
+        self.stopThreads(self.lanes.len);
+        for (self.lanes) |*lane| lane.deinit();
+        self.allocator.free(self.lanes);
+        self.allocator.destroy(self);
+    }
+
+    fn stopThreads(self: *Handle, count: usize) void {
+        for (self.lanes[1..count]) |*lane| {
+            @atomicStore(bool, &lane.quit, true, .release);
+            lane.start_event.set();
+            if (lane.thread) |t| t.join();
+            lane.thread = null;
+        }
+    }
+
+    /// Synchronous: the caller's thread drives lane 0 over the whole request.
+    pub fn runSync(self: *Handle, request: Request) i64 {
+        if (self.pending) return -code_busy;
+        const lane = &self.lanes[0];
+        lane.failure = .{};
+        var cursor = Cursor.init(request, 0, request.nbytes, self.config.block_size, common.nowNs(), 0);
+        const rc = lane.runTimed(&cursor);
+        if (rc >= 0) return self.finishWrite(request, rc);
+        return rc;
+    }
+
+    /// Asynchronous: splits the request into io_parallel contiguous, block-aligned slices, one
+    /// per lane thread, and returns once they are handed over; wait() collects them.
+    pub fn start(self: *Handle, request: Request) i32 {
+        if (self.pending) return -code_busy;
+        if (self.config.io_parallel == 0) {
+            const rc = self.runSync(request);
+            self.lanes[0].job_result = rc;
+            self.pending = true;
+            return 0;
+        }
+        const n = self.config.io_parallel;
+        const blocks = std.math.divCeil(u64, request.nbytes, self.config.block_size) catch unreachable;
+        const blocks_per_lane = std.math.divCeil(u64, blocks, n) catch unreachable;
+        const now = common.nowNs();
+        for (self.lanes[1..], 0..) |*lane, i| {
+            const start_rel = @min(request.nbytes, i * blocks_per_lane * self.config.block_size);
+            const end_rel = @min(request.nbytes, (i + 1) * blocks_per_lane * self.config.block_size);
+            lane.failure = .{};
+            lane.job = Cursor.init(request, start_rel, end_rel, self.config.block_size, now, i + 1);
+            lane.start_event.set();
+        }
+        self.pending_truncate = if (self.needsTruncate(request)) .{ .fd = request.fd, .size = request.file_offset + request.nbytes } else null;
+        self.pending = true;
+        return 0;
+    }
+
+    pub fn wait(self: *Handle) i64 {
+        if (!self.pending) return 0;
+        self.pending = false;
+        if (self.config.io_parallel == 0) return self.lanes[0].job_result;
+        var total: u64 = 0;
+        var first_error: i64 = 0;
+        for (self.lanes[1..]) |*lane| {
+            lane.done_event.wait();
+            lane.done_event.reset();
+            if (lane.job_result < 0 and first_error == 0) first_error = lane.job_result;
+            if (lane.job_result >= 0) total += @intCast(lane.job_result);
+        }
+        if (first_error != 0) return first_error;
+        if (self.pending_truncate) |t| {
+            const rc = linux.ftruncate(t.fd, @intCast(t.size));
+            if (common.errnoOf(rc) != 0) return -@as(i64, common.errnoOf(rc));
+        }
+        return @intCast(total);
+    }
+
+    fn needsTruncate(self: *const Handle, request: Request) bool {
+        const writes = request.mode == .write or request.mode == .randwrite or request.mode == .randrw;
+        return writes and (request.file_offset + request.nbytes) % self.config.align_bytes != 0;
+    }
+
+    fn finishWrite(self: *Handle, request: Request, moved: i64) i64 {
+        if (!self.needsTruncate(request)) return moved;
+        const rc = linux.ftruncate(request.fd, @intCast(request.file_offset + request.nbytes));
+        if (common.errnoOf(rc) != 0) return -@as(i64, common.errnoOf(rc));
+        return moved;
+    }
+
+    fn injectFault(self: *Handle, res: *i64, slot: *Slot) void {
+        if (self.config.fault.kind == .none) return;
+        if (slot.fault_zero) {
+            res.* = 0;
+            return;
+        }
+        const seen = @atomicRmw(u64, &self.completions_seen, .Add, 1, .monotonic) + 1;
+        if (seen != self.config.fault.at or res.* <= 0) return;
+        switch (self.config.fault.kind) {
+            .eio => res.* = -@as(i64, @intFromEnum(linux.E.IO)),
+            .short => {
+                const half = std.mem.alignBackward(u64, @as(u64, @intCast(res.*)) / 2, self.config.align_bytes);
+                res.* = @intCast(half);
+                slot.fault_zero = true;
+            },
+            .none => unreachable,
+        }
+    }
+
+    pub fn counters(self: *const Handle) Counters {
+        var sum = Counters{};
+        inline for (std.meta.fields(Counters)) |f| {
+            for (self.lanes) |*lane| @field(sum, f.name) += @field(lane.counters, f.name);
+        }
+        return sum;
+    }
+
+    pub fn engineCalls(self: *const Handle) [2]u64 {
+        var sum = [2]u64{ 0, 0 };
+        for (self.lanes) |*lane| {
+            const c = lane.engine.calls();
+            sum[0] += c[0];
+            sum[1] += c[1];
+        }
+        return sum;
+    }
+
+    pub fn mergedHistogram(self: *const Handle, into: *histogram.Histogram) void {
+        into.reset();
+        for (self.lanes) |*lane| into.merge(&lane.histogram);
+    }
+
+    pub fn resetStats(self: *Handle) void {
+        for (self.lanes) |*lane| {
+            lane.counters = .{};
+            lane.histogram.reset();
+            lane.engine.resetCalls();
+        }
+    }
+
+    pub fn lastError(self: *const Handle) ErrorInfo {
+        for (self.lanes) |*lane| if (lane.failure.code != 0) return lane.failure;
+        return .{};
+    }
+};
+
+fn threadCpu() [2]u64 {
+    var usage: linux.rusage = undefined;
+    _ = linux.getrusage(linux.rusage.THREAD, &usage);
+    const user = @as(u64, @intCast(usage.utime.sec)) * std.time.ns_per_s + @as(u64, @intCast(usage.utime.usec)) * std.time.ns_per_us;
+    const sys = @as(u64, @intCast(usage.stime.sec)) * std.time.ns_per_s + @as(u64, @intCast(usage.stime.usec)) * std.time.ns_per_us;
+    return .{ user, sys };
+}

@@ -1,0 +1,126 @@
+//! Unit tests of the split, queue-depth and tail logic, on real files through every engine.
+const std = @import("std");
+const linux = std.os.linux;
+const handle_mod = @import("handle.zig");
+const pattern = @import("pattern.zig");
+
+const Handle = handle_mod.Handle;
+
+fn config(engine: handle_mod.EngineKind, block_size: u64, qd: u32, io_parallel: u32, overlap: bool, single: bool) handle_mod.Config {
+    return .{
+        .block_size = block_size,
+        .queue_depth = qd,
+        .io_parallel = io_parallel,
+        .single_submit = single,
+        .overlap_events = overlap,
+        .engine = engine,
+        .engine_options = .{ .queue_depth = qd },
+        .align_bytes = 4096,
+        .latency = true,
+        .fault = .{},
+    };
+}
+
+const TempFile = struct {
+    path: [:0]const u8,
+    fd: i32,
+
+    fn create(name: [:0]const u8, size: usize, seed: u64) !TempFile {
+        const fd: i32 = @intCast(linux.open(name, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true }, 0o600));
+        try std.testing.expect(fd >= 0);
+        const data = try std.testing.allocator.alloc(u8, size);
+        defer std.testing.allocator.free(data);
+        pattern.fill(data, seed, 0);
+        try std.testing.expectEqual(size, linux.pwrite(fd, data.ptr, size, 0));
+        return .{ .path = name, .fd = fd };
+    }
+
+    fn destroy(self: TempFile) void {
+        _ = linux.close(self.fd);
+        _ = linux.unlink(self.path);
+    }
+};
+
+fn alignedBuffer(size: usize) ![]align(std.heap.page_size_min) u8 {
+    const len = std.mem.alignForward(usize, size, 4096);
+    return std.testing.allocator.alignedAlloc(u8, .fromByteUnits(std.heap.page_size_min), len);
+}
+
+fn readAll(engine: handle_mod.EngineKind, block_size: u64, qd: u32, io_parallel: u32, overlap: bool, single: bool, size: usize) !void {
+    const file = try TempFile.create("/tmp/aiobench-zig-test.bin", size, 11);
+    defer file.destroy();
+    const buf = try alignedBuffer(size);
+    defer std.testing.allocator.free(buf);
+    @memset(buf, 0);
+    const h = try Handle.create(std.testing.allocator, config(engine, block_size, qd, io_parallel, overlap, single));
+    defer h.destroy();
+    const request = handle_mod.Request{ .mode = .read, .fd = file.fd, .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = size };
+    const moved = if (io_parallel == 0) h.runSync(request) else blk: {
+        try std.testing.expectEqual(@as(i32, 0), h.start(request));
+        break :blk h.wait();
+    };
+    try std.testing.expectEqual(@as(i64, @intCast(size)), moved);
+    try std.testing.expectEqual(@as(i64, -1), pattern.check(buf[0..size], 11, 0));
+    const c = h.counters();
+    const blocks_per_lane = try std.math.divCeil(u64, try std.math.divCeil(u64, size, block_size), @max(1, io_parallel));
+    _ = blocks_per_lane;
+    try std.testing.expectEqual(@as(u64, size), c.bytes);
+    try std.testing.expectEqual(try std.math.divCeil(u64, size, block_size), c.ios);
+}
+
+test "reads split into block_size IOs, every policy and engine, with and without a tail" {
+    const engines = [_]handle_mod.EngineKind{ .io_uring, .libaio, .psync };
+    for (engines) |engine| {
+        for ([_]u32{ 0, 1, 3 }) |io_parallel| {
+            for ([_]bool{ false, true }) |overlap| {
+                for ([_]bool{ false, true }) |single| {
+                    try readAll(engine, 64 * 1024, 4, io_parallel, overlap, single, 1024 * 1024);
+                    try readAll(engine, 64 * 1024, 4, io_parallel, overlap, single, 1024 * 1024 + 4096 + 100);
+                }
+            }
+        }
+    }
+}
+
+test "fault switch: eio fails the IO, short is reported, neither counts bytes" {
+    const size = 256 * 1024;
+    const file = try TempFile.create("/tmp/aiobench-zig-fault.bin", size, 3);
+    defer file.destroy();
+    const buf = try alignedBuffer(size);
+    defer std.testing.allocator.free(buf);
+    for ([_][]const u8{ "eio@3", "short@3" }) |spec| {
+        var cfg = config(.io_uring, 16 * 1024, 2, 0, true, false);
+        cfg.fault = handle_mod.Fault.parse(spec);
+        const h = try Handle.create(std.testing.allocator, cfg);
+        defer h.destroy();
+        const rc = h.runSync(.{ .mode = .read, .fd = file.fd, .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = size });
+        try std.testing.expect(rc < 0);
+        const e = h.lastError();
+        try std.testing.expect(e.code == 5 or e.code == handle_mod.code_short);
+        try std.testing.expect(h.counters().bytes < size);
+        try std.testing.expect(e.offset % 4096 == 0 and e.offset < size);
+    }
+}
+
+test "random offsets stay block-aligned inside the region" {
+    const size = 1024 * 1024;
+    const file = try TempFile.create("/tmp/aiobench-zig-rand.bin", size, 5);
+    defer file.destroy();
+    const buf = try alignedBuffer(size);
+    defer std.testing.allocator.free(buf);
+    @memset(buf, 0);
+    const h = try Handle.create(std.testing.allocator, config(.io_uring, 4096, 8, 2, true, false));
+    defer h.destroy();
+    try std.testing.expectEqual(@as(i32, 0), h.start(.{ .mode = .randread, .fd = file.fd, .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = size, .seed = 9 }));
+    try std.testing.expectEqual(@as(i64, size), h.wait());
+    // Each IO lands at its own offset in the buffer, so every 4K block read holds its own data.
+    var blocks_read: usize = 0;
+    var i: usize = 0;
+    while (i < size) : (i += 4096) {
+        if (std.mem.allEqual(u8, buf[i..][0..4096], 0)) continue;
+        blocks_read += 1;
+        try std.testing.expectEqual(@as(i64, -1), pattern.check(buf[i..][0..4096], 5, i));
+    }
+    try std.testing.expect(blocks_read > 100);
+    try std.testing.expectEqual(@as(u64, 256), h.counters().ios);
+}
