@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { doctor, type DoctorCheck, doctorToJson, formatDoctor } from "../lib/doctor.ts";
+import { captureEnv, type EnvInfo } from "../lib/env.ts";
+
+const decoder = new TextDecoder();
+
+async function run(
+  cmd: string,
+  args: string[],
+): Promise<{ ok: boolean; out: string; err: string }> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  return {
+    ok: out.success,
+    out: decoder.decode(out.stdout).trim(),
+    err: decoder.decode(out.stderr),
+  };
+}
+
+function check(checks: DoctorCheck[], name: string): DoctorCheck {
+  const found = checks.find((c) => c.name === name);
+  assert.ok(found, `no check named ${name}`);
+  return found;
+}
+
+const tempDir = () => Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_doctor_" });
+
+Deno.test("doctor on the ext4 root disk", async () => {
+  const dir = tempDir();
+  try {
+    const report = await doctor(dir);
+    assert.equal(report.env.fsType, "ext4");
+    assert.equal(check(report.checks, "filesystem").status, "ok");
+    assert.match(check(report.checks, "filesystem").detail, /^ext4 from \/dev\//);
+    assert.equal(check(report.checks, "o_direct").status, "info");
+    assert.match(check(report.checks, "o_direct").detail, /not probed/);
+    const soft = (await run("bash", ["-c", "ulimit -l"])).out;
+    assert.equal(report.env.memlockSoftBytes, soft === "unlimited" ? soft : Number(soft) * 1024);
+    const lines = formatDoctor(report);
+    assert.ok(lines.some((l) => l.startsWith("[ ok ] filesystem: ext4")), lines.join("\n"));
+    assert.equal(lines.at(-1), `doctor: ${report.status}`);
+    const json = JSON.parse(JSON.stringify(doctorToJson(report)));
+    assert.equal(json.env.fs_type, "ext4");
+    assert.equal(json.checks.length, report.checks.length);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("doctor on /dev/shm warns that tmpfs measures memory", async () => {
+  const report = await doctor("/dev/shm");
+  assert.equal(report.env.fsType, "tmpfs");
+  const fs = check(report.checks, "filesystem");
+  assert.equal(fs.status, "warn");
+  assert.match(fs.detail, /memory copies, not storage/);
+  assert.ok(fs.fix);
+  assert.equal(check(report.checks, "device").status, "info");
+  assert.notEqual(report.status, "ok");
+  assert.ok(formatDoctor(report).some((l) => l.startsWith("[warn] filesystem")));
+});
+
+Deno.test("doctor with probes and synthetic environments", async (t) => {
+  const real = await captureEnv("/var/tmp");
+  const env = (patch: Partial<EnvInfo>): EnvInfo => ({ ...real, ...patch });
+  await t.step("O_DIRECT probe: ok, errno, thrown", async () => {
+    const ok = await doctor("/var/tmp", {
+      env: real,
+      probeDirect: (dir) => {
+        assert.equal(dir, real.path);
+        return Promise.resolve({ ok: true, align: 512 });
+      },
+    });
+    assert.equal(check(ok.checks, "o_direct").status, "ok");
+    assert.match(check(ok.checks, "o_direct").detail, /alignment 512 B/);
+    const bad = await doctor("/var/tmp", {
+      env: real,
+      probeDirect: () => Promise.resolve({ ok: false, errno: "EINVAL" }),
+    });
+    assert.equal(check(bad.checks, "o_direct").status, "fail");
+    assert.match(check(bad.checks, "o_direct").detail, /EINVAL/);
+    assert.equal(bad.status, "fail");
+    const thrown = await doctor("/var/tmp", {
+      env: real,
+      probeDirect: () => Promise.reject(new Error("library not built")),
+    });
+    assert.match(check(thrown.checks, "o_direct").detail, /library not built/);
+  });
+  await t.step("memlock under 64 MiB warns unless CAP_IPC_LOCK", async () => {
+    const small = env({ memlockSoftBytes: 8 << 20, memlockHardBytes: 8 << 20 });
+    const warn = check((await doctor("/", { env: small, capIpcLock: false })).checks, "memlock");
+    assert.equal(warn.status, "warn");
+    assert.match(warn.detail, /8\.0 MiB/);
+    assert.match(warn.fix ?? "", /ulimit -l unlimited/);
+    const exempt = check((await doctor("/", { env: small, capIpcLock: true })).checks, "memlock");
+    assert.equal(exempt.status, "ok");
+    const big = env({ memlockSoftBytes: "unlimited" });
+    assert.equal(check((await doctor("/", { env: big })).checks, "memlock").status, "ok");
+  });
+  await t.step("NVMe with a scheduler warns; governor and free space", async () => {
+    const nvme = env({
+      device: "nvme0n1",
+      queueDevice: "nvme0n1",
+      scheduler: "mq-deadline",
+      governor: "powersave",
+      freeBytes: 1 << 30,
+    });
+    const checks = (await doctor("/", { env: nvme })).checks;
+    assert.equal(check(checks, "device").status, "warn");
+    assert.match(check(checks, "device").fix ?? "", /\/sys\/block\/nvme0n1\/queue\/scheduler/);
+    assert.equal(check(checks, "cpu_governor").status, "warn");
+    assert.equal(check(checks, "free_space").status, "warn");
+    const tuned = env({ ...nvme, scheduler: "none", governor: "performance", freeBytes: 1e12 });
+    const good = (await doctor("/", { env: tuned })).checks;
+    assert.equal(check(good, "device").status, "info");
+    assert.equal(check(good, "cpu_governor").status, "ok");
+    assert.equal(check(good, "free_space").status, "ok");
+  });
+  await t.step("io_uring sysctl and probe", async () => {
+    const uring = async (patch: Partial<EnvInfo>, probe?: () => Promise<{ ok: boolean }>) =>
+      check((await doctor("/", { env: env(patch), probeIoUring: probe })).checks, "io_uring");
+    assert.equal((await uring({ ioUringDisabled: 0 })).status, "ok");
+    assert.match((await uring({ ioUringDisabled: 0 })).detail, /not probed/);
+    assert.equal((await uring({ ioUringDisabled: 1 })).status, "warn");
+    assert.equal((await uring({ ioUringDisabled: 2 })).status, "fail");
+    assert.equal((await uring({ ioUringDisabled: null })).status, "info");
+    const blocked = await uring({ ioUringDisabled: 0 }, () => Promise.resolve({ ok: false }));
+    assert.equal(blocked.status, "fail");
+    assert.match(blocked.fix ?? "", /libaio/);
+  });
+});
+
+Deno.test("env and doctor on a loop-device mount", async () => {
+  if (Deno.uid() !== 0) {
+    console.log("skipped: loop devices need root (losetup, mkfs, mount)");
+    return;
+  }
+  if (!(await run("bash", ["-c", "command -v losetup && command -v mkfs.ext4"])).ok) {
+    console.log("skipped: losetup or mkfs.ext4 is not installed");
+    return;
+  }
+  const script = new URL("../scripts/loopdev.sh", import.meta.url).pathname;
+  const name = `test${Deno.pid}`;
+  const up = await run(script, ["up", "--size", "256M", "--fs", "ext4", "--name", name]);
+  try {
+    assert.ok(up.ok, `loopdev.sh up failed: ${up.err}`);
+    const mnt = up.out.split("\n").at(-1)!;
+    assert.equal(mnt, `/mnt/aiobench-${name}`);
+    const env = await captureEnv(`${mnt}/bench.dat`);
+    assert.equal(env.fsType, "ext4");
+    assert.equal(env.mountPoint, mnt);
+    assert.match(env.device ?? "", /^loop\d+$/);
+    assert.equal(env.mountSource, `/dev/${env.device}`);
+    assert.equal(env.loopBackingFile, `/dev/shm/aiobench-${name}.img`);
+    assert.equal(env.deviceModel, `loop (backing: /dev/shm/aiobench-${name}.img)`);
+    assert.ok(env.freeBytes !== null && env.freeBytes > 100 << 20 && env.freeBytes < 256 << 20);
+    const report = await doctor(mnt, { env });
+    assert.match(check(report.checks, "device").detail, /backing file/);
+    assert.equal(check(report.checks, "free_space").status, "warn");
+  } finally {
+    const down = await run(script, ["down", "--name", name]);
+    assert.ok(down.ok, `loopdev.sh down failed: ${down.err}`);
+  }
+  assert.ok(!(await run("findmnt", [`/mnt/aiobench-${name}`])).ok, "still mounted after down");
+});
