@@ -1,0 +1,257 @@
+import type { AlignedBuffer } from "./buffer.ts";
+import { AioError, check } from "./errors.ts";
+import type { AioFile } from "./file.ts";
+import { native } from "./native.ts";
+import { ENGINE, FLAG, MODE, PARAM, REQUEST, STAT } from "./symbols.ts";
+
+/** Native engines. */
+export type NativeEngine = keyof typeof ENGINE;
+
+/** A request's access pattern. */
+export type RequestMode = keyof typeof MODE;
+
+/** DeepSpeed's aio handle knobs, plus the engine and io_uring options. */
+export interface AioHandleOptions {
+  /** Each request is split into IOs of this size (a multiple of `alignBytes`). */
+  blockSize: number;
+  /** At most this many IOs in flight per lane (1..4096). */
+  queueDepth: number;
+  /** One IO per submission call instead of a batch. */
+  singleSubmit?: boolean;
+  /** Refill the queue as each completion arrives, instead of batch-submit then reap-all. */
+  overlapEvents?: boolean;
+  /** Threads (each with its own ring) that split an async request; 0 = none (default). */
+  ioParallel?: number;
+  engine?: NativeEngine;
+  /** O_DIRECT alignment of lengths and offsets (default 4096). */
+  alignBytes?: number;
+  fixedbufs?: boolean;
+  registerfiles?: boolean;
+  sqthreadPoll?: boolean;
+  sqthreadPollCpu?: number;
+  hipri?: boolean;
+  nonvectored?: boolean;
+  /** Record per-IO latency (default true). */
+  latency?: boolean;
+}
+
+/** Extra knobs of one request. */
+export interface RequestOptions {
+  /** Bytes to move (default: the whole buffer). */
+  nbytes?: number;
+  /** File offset of the buffer's first byte (default 0). */
+  offset?: number;
+  mode?: RequestMode;
+  rwmixread?: number;
+  seed?: number;
+  /** Stop after this many seconds (with `timeBased`, loop over the region until then). */
+  runtimeS?: number;
+  timeBased?: boolean;
+}
+
+/** Counters of a handle since creation or `resetStats()`. */
+export interface HandleStats {
+  ios: number;
+  bytes: number;
+  errors: number;
+  shortResubmits: number;
+  cpuUserSeconds: number;
+  cpuSystemSeconds: number;
+  enterCalls: number;
+  sqesSubmitted: number;
+  latencyCount: number;
+  latencyMinNs: number;
+  latencyMaxNs: number;
+  latencySumNs: number;
+}
+
+/**
+ * One native aio handle: the TypeScript face of DeepSpeed's `aio_handle`.
+ *
+ * @example
+ * ```ts
+ * const h = new AioHandle({ blockSize: 1 << 20, queueDepth: 32, overlapEvents: true });
+ * const f = AioFile.open("/mnt/nvme/file.bin");
+ * const buf = AlignedBuffer.alloc(64 << 20);
+ * h.read(buf, f);                 // synchronous
+ * h.pread(buf, f); h.wait();      // asynchronous
+ * h.close(); f.close(); buf.free();
+ * ```
+ */
+export class AioHandle {
+  readonly options: Readonly<Required<Omit<AioHandleOptions, "sqthreadPollCpu">>>;
+  #address: bigint;
+  #request = new BigUint64Array(REQUEST.count);
+  #stats = new BigUint64Array(STAT.count);
+  #pending: { file: AioFile; op: string } | null = null;
+
+  constructor(options: AioHandleOptions) {
+    this.options = {
+      singleSubmit: false,
+      overlapEvents: false,
+      ioParallel: 0,
+      engine: "io_uring",
+      alignBytes: 4096,
+      fixedbufs: false,
+      registerfiles: false,
+      sqthreadPoll: false,
+      hipri: false,
+      nonvectored: false,
+      latency: true,
+      ...options,
+    };
+    const o = this.options;
+    const params = new BigUint64Array(PARAM.count);
+    params[PARAM.blockSize] = BigInt(o.blockSize);
+    params[PARAM.queueDepth] = BigInt(o.queueDepth);
+    params[PARAM.ioParallel] = BigInt(o.ioParallel);
+    params[PARAM.engine] = BigInt(ENGINE[o.engine]);
+    params[PARAM.sqpollCpu] = BigInt.asUintN(64, BigInt(options.sqthreadPollCpu ?? -1));
+    params[PARAM.align] = BigInt(o.alignBytes);
+    params[PARAM.flags] = (o.singleSubmit ? FLAG.singleSubmit : 0n) |
+      (o.overlapEvents ? FLAG.overlapEvents : 0n) | (o.fixedbufs ? FLAG.fixedBuffers : 0n) |
+      (o.registerfiles ? FLAG.fixedFiles : 0n) | (o.sqthreadPoll ? FLAG.sqpoll : 0n) |
+      (o.hipri ? FLAG.iopoll : 0n) | (o.nonvectored ? FLAG.nonvectored : 0n) |
+      (o.latency ? FLAG.latency : 0n);
+    const out = new BigUint64Array(1);
+    check(native().aiob_handle_create(params, out), {
+      op: `create ${o.engine} handle (block ${o.blockSize}, queue depth ${o.queueDepth})`,
+      hint: o.sqthreadPoll ? "SQPOLL may need root or a newer kernel" : undefined,
+    });
+    this.#address = out[0];
+  }
+
+  /** Synchronous read of `nbytes` at `offset` into the buffer; returns bytes read. */
+  read(buf: AlignedBuffer, file: AioFile, options: RequestOptions = {}): number {
+    return this.#run(buf, file, { mode: "read", ...options }, false);
+  }
+
+  /** Synchronous write of the buffer to the file; returns bytes written. */
+  write(buf: AlignedBuffer, file: AioFile, options: RequestOptions = {}): number {
+    return this.#run(buf, file, { mode: "write", ...options }, false);
+  }
+
+  /** Starts an asynchronous read across the io_parallel threads; `wait()` collects it. */
+  pread(buf: AlignedBuffer, file: AioFile, options: RequestOptions = {}): void {
+    this.#run(buf, file, { mode: "read", ...options }, true);
+  }
+
+  /** Starts an asynchronous write; `wait()` collects it. */
+  pwrite(buf: AlignedBuffer, file: AioFile, options: RequestOptions = {}): void {
+    this.#run(buf, file, { mode: "write", ...options }, true);
+  }
+
+  /** Runs any request (sequential or random, timed or not), synchronously or not. */
+  submit(buf: AlignedBuffer, file: AioFile, options: RequestOptions, async = false): number {
+    return this.#run(buf, file, options, async);
+  }
+
+  /** Waits for the asynchronous request in flight; returns its bytes. */
+  wait(): number {
+    const pending = this.#pending;
+    this.#pending = null;
+    const rc = native().aiob_wait(this.#alive());
+    if (rc < 0 && pending) this.#throw(rc, pending.file, pending.op);
+    return Number(rc);
+  }
+
+  /** Asks every lane to stop issuing IO (in-flight IO drains); the request fails ECANCELLED. */
+  cancel(): void {
+    native().aiob_cancel(this.#alive());
+  }
+
+  stats(): HandleStats {
+    const s = this.#stats;
+    native().aiob_handle_stats(this.#alive(), s);
+    return {
+      ios: Number(s[STAT.ios]),
+      bytes: Number(s[STAT.bytes]),
+      errors: Number(s[STAT.errors]),
+      shortResubmits: Number(s[STAT.shortResubmits]),
+      cpuUserSeconds: Number(s[STAT.cpuUserNs]) / 1e9,
+      cpuSystemSeconds: Number(s[STAT.cpuSysNs]) / 1e9,
+      enterCalls: Number(s[STAT.enterCalls]),
+      sqesSubmitted: Number(s[STAT.sqesSubmitted]),
+      latencyCount: Number(s[STAT.latCount]),
+      latencyMinNs: Number(s[STAT.latMinNs]),
+      latencyMaxNs: Number(s[STAT.latMaxNs]),
+      latencySumNs: Number(s[STAT.latSumNs]),
+    };
+  }
+
+  /** The merged latency histogram as sparse `[bucketIndex, count]` pairs (see lib/histogram.ts). */
+  histogram(): [number, number][] {
+    const lib = native();
+    const n = lib.aiob_histogram_buckets();
+    const buckets = new BigUint64Array(n);
+    check(lib.aiob_handle_histogram(this.#alive(), buckets, n), { op: "read histogram" });
+    const sparse: [number, number][] = [];
+    for (let i = 0; i < n; i++) if (buckets[i] !== 0n) sparse.push([i, Number(buckets[i])]);
+    return sparse;
+  }
+
+  resetStats(): void {
+    native().aiob_handle_reset_stats(this.#alive());
+  }
+
+  /** Releases the handle (waits for an in-flight request first). */
+  close(): void {
+    if (this.#address === 0n) return;
+    native().aiob_handle_destroy(this.#address);
+    this.#address = 0n;
+  }
+
+  #run(buf: AlignedBuffer, file: AioFile, options: RequestOptions, async: boolean): number {
+    const address = this.#alive();
+    const mode = options.mode ?? "read";
+    const nbytes = options.nbytes ?? buf.size;
+    if (nbytes > buf.size) {
+      throw new RangeError(`request of ${nbytes} bytes is larger than the ${buf.size}-byte buffer`);
+    }
+    const r = this.#request;
+    r[REQUEST.mode] = BigInt(MODE[mode]);
+    r[REQUEST.nbytes] = BigInt(nbytes);
+    r[REQUEST.fileOffset] = BigInt(options.offset ?? 0);
+    r[REQUEST.rwmixRead] = BigInt(options.rwmixread ?? 50);
+    r[REQUEST.seed] = BigInt(options.seed ?? 0);
+    r[REQUEST.runtimeNs] = BigInt(Math.round((options.runtimeS ?? 0) * 1e9));
+    r[REQUEST.timeBased] = options.timeBased ? 1n : 0n;
+    r[REQUEST.async] = async ? 1n : 0n;
+    const rc = native().aiob_submit(address, file.fd, buf.address, BigInt(buf.size), r);
+    if (rc < 0) this.#throw(rc, file, mode);
+    if (async) this.#pending = { file, op: mode };
+    return Number(rc);
+  }
+
+  #throw(rc: bigint, file: AioFile, op: string): never {
+    const s = this.#stats;
+    native().aiob_handle_stats(this.#address, s);
+    const located = s[STAT.errCode] !== 0n;
+    const errOp = s[STAT.errOp] === 1n ? "write" : "read";
+    throw new AioError(-Number(rc), {
+      op: located ? errOp : op,
+      path: file.path,
+      offset: located && s[STAT.errLen] !== 0n ? Number(s[STAT.errOffset]) : undefined,
+      length: located && s[STAT.errGot] !== 0n ? Number(s[STAT.errLen]) : undefined,
+      got: located && s[STAT.errGot] !== 0n ? Number(s[STAT.errGot]) : undefined,
+    });
+  }
+
+  #alive(): bigint {
+    if (this.#address === 0n) throw new Error("AioHandle used after close()");
+    return this.#address;
+  }
+}
+
+/** Whether an engine can be set up here: null when it can, else the AioError explaining why. */
+export function probeEngine(engine: NativeEngine): AioError | null {
+  const rc = native().aiob_engine_probe(ENGINE[engine]);
+  return rc < 0 ? new AioError(-rc, { op: `set up ${engine}` }) : null;
+}
+
+/** User and system CPU seconds of this whole process so far. */
+export function processCpuSeconds(): { user: number; system: number } {
+  const out = new BigUint64Array(2);
+  native().aiob_process_cpu(out);
+  return { user: Number(out[0]) / 1e9, system: Number(out[1]) / 1e9 };
+}
