@@ -64,7 +64,7 @@ export interface ParsedCommand {
   sweepOptions?: SweepOptions;
   /** compare only. */
   compare?: CompareOptions;
-  /** Arguments after `--` (and, for help, the words after `help`). */
+  /** help: the words after `help`; otherwise empty (stray words are a UsageError). */
   positional: string[];
   /** help only: the subcommand to explain, if one was named. */
   helpTopic?: Command;
@@ -1037,6 +1037,7 @@ export function parseArgs(argv: string[]): ParsedCommand {
     ? argv
     : [...argv.slice(0, scan.index), ...argv.slice(scan.index + 1)];
   const scanned = scanArgv(args, { specs: specsFor(command), unknown: unknownOption(command) });
+  if (scanned.rest.length > 0) unexpectedWord(command, scanned.rest[0], undefined);
   if (scanned.positional.length > 0) {
     const previous = args[scanned.positionalIndex[0] - 1];
     const name = previous?.startsWith("--") ? normalizeName(previous.slice(2)) : "";

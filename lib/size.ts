@@ -30,7 +30,7 @@ const size_units: Record<string, bigint> = {
   p: 1n << 50n,
 };
 const size_suffixes = ["P", "T", "G", "M", "K"] as const;
-const size_pattern = /^([0-9]+)(?:\.([0-9]+))?\s*(?:([kmgtp])(?:i?b)?|b)?$/i;
+const size_pattern = /^([0-9]+)(?:\.([0-9]+))? *(?:([kmgtp])(?:i?b)?|b)?$/i;
 const number_text_length_max = 64;
 
 /**
@@ -161,7 +161,7 @@ const duration_units: Record<string, number> = {
   min: 60,
   h: 3600,
 };
-const duration_pattern = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|sec|m|min|h)?$/i;
+const duration_pattern = /^([0-9]+(?:\.[0-9]+)?) *(ms|s|sec|m|min|h)?$/i;
 const duration_seconds_max = 7 * 24 * 3600;
 
 /**
