@@ -138,13 +138,14 @@ function normalizeName(text: string): string {
 }
 
 function parseSwitch(text: string, flag: string): boolean {
-  const value = switch_words[text.toLowerCase()];
+  const key = text.toLowerCase();
+  const value = Object.hasOwn(switch_words, key) ? switch_words[key] : undefined;
   if (value === undefined) {
     const bare = flag.replace(/^--(no[_-])?/, "");
+    const list_hint = text.includes(",") ? " (lists are for aiobench sweep)" : "";
     throw new UsageError(
-      `${flag}=${
-        showValue(text)
-      } is not on or off; use --${bare}, --no-${bare} or --${bare}=true|false|on|off|1|0`,
+      `${flag}=${showValue(text)} is not on or off${list_hint}; use --${bare}, --no-${bare} ` +
+        `or --${bare}=true|false|on|off|1|0`,
     );
   }
   return value;
@@ -775,7 +776,7 @@ function matchFlag<State>(token: string, options: ScanOptions<State>): MatchedFl
   if (negated && spec.kind === "value") {
     const example = spec.example ?? "VALUE";
     throw new UsageError(
-      `${showValue(token)}: --${spec.name} is not an on/off switch; give --${spec.name} ${example}`,
+      `--no_${spec.name}: --${spec.name} is not an on/off switch; give --${spec.name} ${example}`,
     );
   }
   return { spec, flag: `${long ? "--" : "-"}${name}`, negated, inline };
@@ -852,7 +853,7 @@ function findCommand(argv: readonly string[]): CommandScan {
 
 function unknownOption(command: Command): (token: string, name: string) => never {
   return (token, name) => {
-    const shown = showValue(token);
+    const shown = showValue(token.split("=")[0]);
     const elsewhere = findSpec(option_table, name.replace(/^no_/, ""));
     if (elsewhere !== undefined && token.startsWith("--")) {
       const owners = elsewhere.commands.map((c) => `aiobench ${c}`).join(", ");
@@ -982,7 +983,7 @@ export function expandSweep(base: BenchConfig, axes: SweepAxes): BenchConfig[] {
 
 function unexpectedWord(command: Command, word: string, previous: string | undefined): never {
   const shown = showValue(word);
-  if (previous !== undefined) {
+  if (previous !== undefined && Object.hasOwn(switch_words, word.toLowerCase())) {
     throw new UsageError(
       `unexpected argument ${shown} after ${showValue(previous)}; on/off switches take ${
         showValue(previous)
@@ -997,7 +998,6 @@ function unexpectedWord(command: Command, word: string, previous: string | undef
 }
 
 function parseHelp(argv: readonly string[], scan: CommandScan): ParsedCommand {
-  const words = argv.filter((token, index) => index > scan.index && !token.startsWith("-"));
   if (scan.command !== "help") {
     return {
       command: "help",
@@ -1005,8 +1005,8 @@ function parseHelp(argv: readonly string[], scan: CommandScan): ParsedCommand {
       positional: [],
     };
   }
-  const topic = words[0];
-  if (topic === undefined) return { command: "help", positional: [] };
+  const topic = argv[scan.index + 1];
+  if (topic === undefined || topic.startsWith("-")) return { command: "help", positional: [] };
   const normalized = normalizeName(topic) as Command;
   if (!commands.includes(normalized)) {
     const guess = closest(normalized, commands);
@@ -1015,7 +1015,7 @@ function parseHelp(argv: readonly string[], scan: CommandScan): ParsedCommand {
       : `did you mean ${guess}?`;
     throw new UsageError(`no help for ${showValue(topic)}; ${hint}`);
   }
-  return { command: "help", helpTopic: normalized, positional: words };
+  return { command: "help", helpTopic: normalized, positional: [topic] };
 }
 
 /**

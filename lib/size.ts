@@ -48,7 +48,7 @@ export function showValue(text: string): string {
   for (const char of cut) {
     const code = char.codePointAt(0) ?? 0;
     const control = code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 ||
-      code === 0x2029;
+      code === 0x2029 || (code >= 0xd800 && code <= 0xdfff);
     if (control) escaped += "\\u" + code.toString(16).padStart(4, "0");
     else if (char === '"' || char === "\\") escaped += "\\" + char;
     else escaped += char;

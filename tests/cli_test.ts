@@ -172,6 +172,10 @@ Deno.test("switch forms", async (t) => {
   await t.step("bad switch values name the flag", () => {
     assertUsage(["--validate=maybe"], "--validate=maybe", "--no-validate");
     assertUsage(["--validate", "true"], "unexpected argument true", "--validate=true");
+    const stray = assertUsage(["--validate", "/x"], "unexpected argument /x");
+    assert.ok(!stray.includes("--validate=/x"), stray);
+    assertUsage(["--validate=on,off"], "lists are for aiobench sweep");
+    assertUsage(["--validate=constructor"], "--validate=constructor is not on or off");
   });
 });
 
@@ -365,6 +369,8 @@ Deno.test("errors name the flag and the fix", async (t) => {
   await t.step("options of another command", () => {
     assertUsage(["--rounds", "3"], "--rounds is not an option of aiobench run", "aiobench compare");
     assertUsage(["--objective", "read"], "--objective", "aiobench sweep");
+    const owned = assertUsage(["--fio=/bin/fio"], "--fio is not an option of aiobench run");
+    assert.ok(!owned.includes("/bin/fio"), owned);
     assertUsage(["sweep", "--rw", "read"], "--rw", "aiobench run");
   });
   await t.step("stray words", () => {
@@ -557,6 +563,7 @@ Deno.test("compare, doctor, help, version", async (t) => {
     assert.equal(parseArgs(["--bogus", "--help"]).command, "help");
     assert.equal(parseArgs(["help", "compare"]).helpTopic, "compare");
     assert.equal(parseArgs(["help"]).helpTopic, undefined);
+    assert.equal(parseArgs(["help", "--verbose", "x"]).helpTopic, undefined);
     assertUsage(["help", "swep"], "no help for swep; did you mean sweep?");
   });
   await t.step("version", () => {

@@ -146,4 +146,5 @@ Deno.test("showValue keeps messages on one line", () => {
   assert.equal(showValue("a\nb"), '"a\\u000ab"');
   assert.ok(showValue("x".repeat(1000)).length < 60);
   assert.ok(!showValue("\u2028").includes("\u2028"));
+  assert.equal(showValue("\ud800"), '"\\ud800"');
 });
