@@ -4,12 +4,15 @@ pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
     // ReleaseFast unless asked otherwise: the library is a benchmark's hot path.
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default ReleaseFast)") orelse .ReleaseFast;
+    // Distribution builds strip debug info (about 3x smaller when embedded in the bundle).
+    const strip = b.option(bool, "strip", "Strip debug info and symbols (default: no)");
 
     const root_module = b.createModule(.{
         .root_source_file = b.path("src/root.zig"),
         .target = target,
         .optimize = optimize,
         .link_libc = true,
+        .strip = strip,
     });
     const lib = b.addLibrary(.{
         .linkage = .dynamic,
