@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ABI_VERSION, symbols } from "./symbols.ts";
@@ -32,7 +32,8 @@ export class NativeLoadError extends Error {
 
 function checkoutLibraryPath(): string | null {
   const here = new URL(import.meta.url);
-  if (here.protocol !== "file:") return null;
+  // Only when running from source: a bundle (dist/aiobench.js) or a JSR download is no checkout.
+  if (here.protocol !== "file:" || !here.pathname.endsWith("/ffi/native.ts")) return null;
   const path = new URL("../zig/zig-out/lib/libaiobench.so", here).pathname;
   return existsSync(path) ? path : null;
 }
@@ -82,8 +83,21 @@ function embeddedLibraryPath(): string | null {
     return materializeEmbedded(library);
   } catch (e) {
     if (e instanceof NativeLoadError) throw e;
-    return materializeEmbedded(library, join(tmpdir(), `aiobench-${Deno.uid() ?? "u"}`));
+    return materializeEmbedded(library, privateTmpRoot());
   }
+}
+
+/** A per-user directory under the temp dir that no one else can write (we dlopen from it). */
+function privateTmpRoot(): string {
+  const dir = join(tmpdir(), `aiobench-${Deno.uid() ?? "user"}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const info = lstatSync(dir);
+  if (!info.isDirectory() || info.uid !== Deno.uid() || (info.mode & 0o022) !== 0) {
+    throw new NativeLoadError(
+      `${dir} is not a private directory of this user; remove it or set XDG_CACHE_HOME`,
+    );
+  }
+  return dir;
 }
 
 function resolve(): { path: string; source: string } {
