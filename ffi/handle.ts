@@ -160,6 +160,11 @@ export class AioHandle {
     native().aiob_cancel(this.#alive());
   }
 
+  /** The native address, so another thread of this process can `cancelHandleAt` it. */
+  get nativeAddress(): bigint {
+    return this.#address;
+  }
+
   stats(): HandleStats {
     const s = this.#stats;
     native().aiob_handle_stats(this.#alive(), s);
@@ -241,6 +246,14 @@ export class AioHandle {
     if (this.#address === 0n) throw new Error("AioHandle used after close()");
     return this.#address;
   }
+}
+
+/**
+ * Cancels the handle at `address` from another thread of this process (the coordinator uses
+ * it on SIGINT while a tasklet is blocked inside a synchronous request).
+ */
+export function cancelHandleAt(address: bigint): void {
+  if (address !== 0n) native().aiob_cancel(address);
 }
 
 /** Whether an engine can be set up here: null when it can, else the AioError explaining why. */

@@ -97,6 +97,10 @@ export interface WorkerResult {
   cpuSystemSeconds: number;
   sqesSubmitted: number;
   enterCalls: number;
+  shortResubmits: number;
+  /** The run was stopped before this worker finished its loops. */
+  partial: boolean;
+  loopsDone: number;
 }
 
 /** One entry of `results[]` in the `aiobench/1` JSON. */

@@ -1,0 +1,239 @@
+/**
+ * One benchmark run: pick the engine, prepare the files, run each workload through the tasklet
+ * pool, aggregate, clean up. Returns the `aiobench/1` result.
+ *
+ * @module
+ */
+import { AioError } from "../ffi/errors.ts";
+import { AioFile } from "../ffi/file.ts";
+import { type NativeEngine, probeEngine } from "../ffi/handle.ts";
+import { nativeInfo } from "../ffi/native.ts";
+import { configToJson } from "./config.ts";
+import { captureEnv, envToJson } from "./env.ts";
+import {
+  checkBlockAlignment,
+  CreatedFiles,
+  createReadFile,
+  creationLine,
+  explainOpen,
+  planTargets,
+  statOrNull,
+  type Target,
+} from "./files.ts";
+import { runPool } from "./pool.ts";
+import { aggregate } from "./report.ts";
+import type { TaskSpec } from "./schedule.ts";
+import { writes } from "./schedule.ts";
+import { UsageError } from "./size.ts";
+import type { BenchConfig, BenchResult, OpResult } from "./types.ts";
+
+/** The program's version (also in deno.json). */
+export const VERSION = "0.1.0";
+
+/** A run that failed after it started: the first worker's error, in one line. */
+export class RunFailure extends Error {
+  /** Whatever was measured before the failure. */
+  readonly partialResult?: BenchResult;
+  constructor(message: string, partialResult?: BenchResult) {
+    super(message);
+    this.name = "RunFailure";
+    this.partialResult = partialResult;
+  }
+}
+
+/** Options of `runBenchmark`. */
+export interface RunOptions {
+  /** Progress and --verbose lines (stderr in the CLI). */
+  log?: (line: string) => void;
+  /** Abort to stop the run: in-flight IO drains, partial results come back marked. */
+  signal?: AbortSignal;
+}
+
+/** The engine to use and why. */
+export interface EngineChoice {
+  engine: NativeEngine;
+  reason: string;
+}
+
+/** Resolves `auto` (io_uring, else libaio, else psync) and checks an explicit engine works. */
+export function chooseEngine(config: BenchConfig): EngineChoice {
+  if (config.engine !== "auto") {
+    const problem = probeEngine(config.engine);
+    if (problem) {
+      throw new UsageError(
+        `--engine ${config.engine} can't be used here (${problem.code}); try --engine auto`,
+      );
+    }
+    return { engine: config.engine, reason: "chosen with --engine" };
+  }
+  const uring = probeEngine("io_uring");
+  if (!uring) return { engine: "io_uring", reason: "io_uring is available" };
+  const why = `io_uring unavailable (${uring.code}${ioUringSysctl()})`;
+  if (config.fixedbufs || config.registerfiles || config.sqthreadPoll || config.hipri) {
+    throw new UsageError(`${why}, so io_uring options can't be used; drop them or enable io_uring`);
+  }
+  if (!probeEngine("libaio")) return { engine: "libaio", reason: `${why}; using libaio` };
+  return { engine: "psync", reason: `${why} and libaio unavailable; using psync` };
+}
+
+function ioUringSysctl(): string {
+  try {
+    const v = Deno.readTextFileSync("/proc/sys/kernel/io_uring_disabled").trim();
+    return v === "0" ? "" : `, kernel.io_uring_disabled=${v}`;
+  } catch {
+    return "";
+  }
+}
+
+function firstTargetPath(config: BenchConfig): string {
+  if (config.readFile) return config.readFile;
+  if (config.writeFile) return config.writeFile;
+  if (config.folders.length > 0) return config.folders[0];
+  return config.defaultDir ?? Deno.cwd();
+}
+
+/** Checks O_DIRECT on a read target before any worker starts (fail fast, clear message). */
+function checkOpenable(config: BenchConfig, target: Target): void {
+  try {
+    AioFile.open(target.path, { direct: !config.buffered }).close();
+  } catch (e) {
+    throw explainOpen(e, target.path);
+  }
+}
+
+function ensureReadData(
+  config: BenchConfig,
+  targets: Target[],
+  created: CreatedFiles,
+  engine: NativeEngine,
+  log: (line: string) => void,
+): void {
+  for (const t of new Map(targets.map((t) => [t.path, t])).values()) {
+    const st = statOrNull(t.path);
+    if (st && st.size >= t.ioSizeBytes && (st.isFile || st.isBlockDevice)) continue;
+    if (st && !created.has(t.path) && !config.force) {
+      throw new UsageError(
+        `${t.path} is shorter than --io_size; add --force to let aiobench rewrite it`,
+      );
+    }
+    let last = 0;
+    createReadFile(t.path, t.ioSizeBytes, {
+      engine,
+      direct: !config.buffered,
+      seed: config.seed + 0x5eed,
+      progress: (done, total) => {
+        const now = performance.now();
+        if (now - last > 1000 || done === total) log(creationLine(t.path, done, total));
+        last = now;
+      },
+    });
+    if (!st) created.add(t.path);
+  }
+}
+
+/** Runs the whole benchmark described by `config`. */
+export async function runBenchmark(
+  config: BenchConfig,
+  options: RunOptions = {},
+): Promise<BenchResult> {
+  const log = options.log ?? (() => {});
+  if (config.validate && config.workloads.some((w) => w.startsWith("rand"))) {
+    throw new UsageError(
+      "--validate checks sequential read/write only; drop it for random workloads",
+    );
+  }
+  const engine = chooseEngine(config);
+  if (engine.reason !== "io_uring is available" && config.engine === "auto") {
+    log(`note: ${engine.reason}`);
+  }
+  const align = checkBlockAlignment(config, firstTargetPath(config));
+  const created = new CreatedFiles();
+  const startedAt = new Date().toISOString();
+  const results: OpResult[] = [];
+  let env: Record<string, unknown> = {};
+  const document = (): BenchResult => ({
+    schema: "aiobench/1",
+    version: VERSION,
+    started_at: startedAt,
+    config: configToJson(config),
+    env,
+    results,
+    partial: results.some((r) => r.partial),
+  });
+  try {
+    for (const [index, workload] of config.workloads.entries()) {
+      if (options.signal?.aborted) break;
+      const targets = planTargets(config, workload, created);
+      if (!writes(workload)) {
+        ensureReadData(config, targets, created, engine.engine, log);
+        checkOpenable(config, targets[0]);
+      }
+      if (index === 0) env = await describe(config, targets[0].path, engine, align);
+      const specs: TaskSpec[] = targets.map((t) => ({
+        worker: t.worker,
+        workload,
+        path: t.path,
+        ioSizeBytes: t.ioSizeBytes,
+        config,
+        engine: engine.engine,
+        alignBytes: align,
+        seed: config.seed + 0x5eed,
+      }));
+      log(
+        `${workload}: ${config.threads} worker(s), ${
+          specs[0].ioSizeBytes
+        } bytes each, ${config.loops} loop(s)`,
+      );
+      const outcome = await runPool(specs, { log, signal: options.signal });
+      if (outcome.failures.length > 0 && !outcome.stopped) {
+        if (outcome.results.length > 0) results.push(aggregate(workload, outcome.results));
+        throw new RunFailure(rootCause(outcome.failures), document());
+      }
+      if (outcome.results.length > 0) {
+        const r = aggregate(workload, outcome.results);
+        if (outcome.stopped) r.partial = true;
+        results.push(r);
+      }
+      if (outcome.stopped) break;
+    }
+  } finally {
+    if (!config.keep) {
+      for (const path of created.removeAll()) log(`warning: could not remove ${path}`);
+    }
+  }
+  return document();
+}
+
+function rootCause(failures: { worker: number; message: string }[]): string {
+  const cause = failures.find((f) => !f.message.startsWith("barrier released")) ?? failures[0];
+  return `worker ${cause.worker}: ${cause.message}`;
+}
+
+async function describe(
+  config: BenchConfig,
+  path: string,
+  engine: EngineChoice,
+  align: number,
+): Promise<Record<string, unknown>> {
+  const env = envToJson(await captureEnv(path, { dioAlign: align }));
+  const ioUringOptions = Object.entries({
+    fixedbufs: config.fixedbufs,
+    registerfiles: config.registerfiles,
+    sqthread_poll: config.sqthreadPoll,
+    hipri: config.hipri,
+    nonvectored: config.nonvectored,
+  }).filter(([, on]) => on).map(([name]) => name);
+  return {
+    ...env,
+    engine: engine.engine,
+    engine_reason: engine.reason,
+    io_uring_options: ioUringOptions,
+    o_direct: !config.buffered,
+    native_library: nativeInfo(),
+  };
+}
+
+/** Whether an error is one to show as a single line (no stack). */
+export function isUserFacing(e: unknown): e is Error {
+  return e instanceof UsageError || e instanceof RunFailure || e instanceof AioError;
+}

@@ -1,0 +1,197 @@
+/**
+ * One tasklet (runs inside a Web Worker): barrier → pre → barrier → (main → barrier) × loops
+ * → post, summing task time (main only) and E2E time (main plus the barrier after it).
+ *
+ * @module
+ */
+import { AioError } from "../ffi/errors.ts";
+import { Barrier, BarrierAbortedError } from "./barrier.ts";
+import { getSchedule, type TaskContext, type TaskSpec, writes } from "./schedule.ts";
+import type { WorkerResult } from "./types.ts";
+
+/** Coordinator → tasklet. */
+export interface RunMessage {
+  type: "run";
+  spec: TaskSpec;
+  barrier: SharedArrayBuffer;
+  parties: number;
+  /** Int32 flag set by the coordinator when the run is being stopped. */
+  control: SharedArrayBuffer;
+  barrierTimeoutMs: number;
+}
+
+/** Tasklet → coordinator. */
+export type TaskletMessage =
+  | { type: "log"; worker: number; line: string }
+  | { type: "handle"; worker: number; address: string }
+  | { type: "done"; worker: number; result: WorkerResult }
+  | { type: "error"; worker: number; message: string; code?: string };
+
+/** Thrown by --validate when data differs. */
+export class ValidationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ValidationError";
+  }
+}
+
+type Post = (message: TaskletMessage) => void;
+
+/** Runs one tasklet to completion (or to the first error) and returns what it measured. */
+export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
+  const { spec } = msg;
+  const c = spec.config;
+  const barrier = new Barrier(msg.barrier, msg.parties);
+  const stopped = new Int32Array(msg.control);
+  const wait = () => barrier.wait(msg.barrierTimeoutMs, spec.worker);
+  const log = (line: string) => {
+    if (c.verbose) post({ type: "log", worker: spec.worker, line: `tid ${spec.worker}: ${line}` });
+  };
+  const schedule = getSchedule(spec.workload, c.ioParallel);
+  log(`schedule = ${schedule.name}, file = ${spec.path}, io_size = ${spec.ioSizeBytes}`);
+  wait();
+  let t = performance.now();
+  const ctx = schedule.pre(spec);
+  log(`pre-task done in ${((performance.now() - t) / 1000).toFixed(6)} sec`);
+  post({ type: "handle", worker: spec.worker, address: ctx.handle.nativeAddress.toString() });
+  if (Atomics.load(stopped, 0) !== 0) ctx.handle.cancel();
+  const m = { task: 0, e2e: 0, bytes: 0, loops: 0, partial: false };
+  try {
+    wait();
+    for (let i = 0; i < c.warmupLoops; i++) {
+      const t0 = performance.now();
+      const moved = schedule.main(ctx, c.runtimeS);
+      const t1 = performance.now();
+      wait();
+      if (c.includeWarmupTime) addLoop(m, moved, t0, t1, performance.now());
+      log(`warmup loop ${i} done`);
+    }
+    if (c.rampTimeS > 0) {
+      schedule.main(ctx, c.rampTimeS);
+      wait();
+      log(`ramp of ${c.rampTimeS} sec done`);
+    }
+    if (!c.includeWarmupTime) ctx.handle.resetStats();
+    for (let i = 0; i < c.loops; i++) {
+      t = performance.now();
+      let moved = 0;
+      try {
+        moved = schedule.main(ctx, c.runtimeS);
+      } catch (e) {
+        if (!(e instanceof AioError && e.code === "ECANCELLED")) throw e;
+        m.partial = true;
+        m.task += (performance.now() - t) / 1000;
+        m.e2e += (performance.now() - t) / 1000;
+        break;
+      }
+      const t1 = performance.now();
+      wait();
+      addLoop(m, moved, t, t1, performance.now());
+      log(`main task ${i} done: task ${((t1 - t) / 1000).toFixed(6)} sec`);
+    }
+    if (c.validate && !m.partial) validate(ctx);
+    return result(ctx, m);
+  } catch (e) {
+    if (e instanceof BarrierAbortedError && Atomics.load(stopped, 0) !== 0) {
+      m.partial = true;
+      return result(ctx, m);
+    }
+    throw e;
+  } finally {
+    schedule.post(ctx);
+    log("post-task done");
+  }
+}
+
+function addLoop(
+  m: { task: number; e2e: number; bytes: number; loops: number },
+  moved: number,
+  t0: number,
+  t1: number,
+  t2: number,
+): void {
+  m.task += (t1 - t0) / 1000;
+  m.e2e += (t2 - t0) / 1000;
+  m.bytes += moved;
+  m.loops += 1;
+}
+
+function result(
+  ctx: TaskContext,
+  m: { task: number; e2e: number; bytes: number; loops: number; partial: boolean },
+): WorkerResult {
+  const s = ctx.handle.stats();
+  return {
+    worker: ctx.spec.worker,
+    path: ctx.spec.path,
+    bytes: m.partial ? s.bytes : m.bytes,
+    ios: s.ios,
+    taskSeconds: m.task,
+    e2eSeconds: m.e2e,
+    errors: s.errors,
+    histogram: ctx.handle.histogram(),
+    latencyMinNs: s.latencyMinNs,
+    latencyMaxNs: s.latencyMaxNs,
+    latencySumNs: s.latencySumNs,
+    cpuUserSeconds: s.cpuUserSeconds,
+    cpuSystemSeconds: s.cpuSystemSeconds,
+    sqesSubmitted: s.sqesSubmitted,
+    enterCalls: s.enterCalls,
+    shortResubmits: s.shortResubmits,
+    partial: m.partial,
+    loopsDone: m.loops,
+  };
+}
+
+/** Compares what the buffer holds with the file read back through buffered IO. */
+function validate(ctx: TaskContext): void {
+  const { spec, buffer } = ctx;
+  if (writes(spec.workload)) ctx.file.fsync();
+  const file = Deno.openSync(spec.path, { read: true });
+  try {
+    const chunk = new Uint8Array(8 << 20);
+    let offset = 0;
+    while (offset < spec.ioSizeBytes) {
+      const want = Math.min(chunk.length, spec.ioSizeBytes - offset);
+      const n = file.readSync(chunk.subarray(0, want));
+      if (n === null || n === 0) {
+        throw new ValidationError(
+          `--validate: worker ${spec.worker}: ${spec.path} ends at ${offset}, expected ${spec.ioSizeBytes} bytes`,
+        );
+      }
+      const at = buffer.compare(chunk.subarray(0, n), offset);
+      if (at >= 0) {
+        const what = writes(spec.workload) ? "written data" : "data read";
+        throw new ValidationError(
+          `--validate: worker ${spec.worker}: ${what} differs from ${spec.path} at offset ${
+            offset + at
+          }`,
+        );
+      }
+      offset += n;
+    }
+  } finally {
+    file.close();
+  }
+}
+
+/** Wires `runTasklet` to the worker's message port. */
+export function startTasklet(): void {
+  const scope = self as unknown as {
+    onmessage: ((e: MessageEvent<RunMessage>) => void) | null;
+    postMessage: (m: TaskletMessage) => void;
+  };
+  const post: Post = (m) => scope.postMessage(m);
+  scope.onmessage = (e) => {
+    const msg = e.data;
+    try {
+      const result = runTasklet(msg, post);
+      post({ type: "done", worker: msg.spec.worker, result });
+    } catch (err) {
+      new Barrier(msg.barrier, msg.parties).abort(msg.spec.worker);
+      const message = err instanceof Error ? err.message : String(err);
+      const code = err instanceof AioError ? err.code : undefined;
+      post({ type: "error", worker: msg.spec.worker, message, code });
+    }
+  };
+}

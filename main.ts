@@ -1,0 +1,132 @@
+/**
+ * The aiobench command: argv → subcommand → exit code. All logic lives in lib/.
+ *
+ * @module
+ */
+import { NativeLoadError } from "./ffi/native.ts";
+import { helpText, parseArgs, UsageError } from "./lib/cli.ts";
+import { runDoctor } from "./lib/doctor_cli.ts";
+import { envHeader } from "./lib/env.ts";
+import { humanReport } from "./lib/report.ts";
+import { isUserFacing, runBenchmark, RunFailure, VERSION } from "./lib/run.ts";
+import type { BenchConfig, BenchResult } from "./lib/types.ts";
+
+const encoder = new TextEncoder();
+
+function writeLines(stream: { writeSync(p: Uint8Array): number }, lines: string[]): void {
+  const bytes = encoder.encode(lines.map((l) => `${l}\n`).join(""));
+  let done = 0;
+  while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
+}
+
+function err(line: string): void {
+  writeLines(Deno.stderr, [line]);
+}
+
+/** Exit codes: 0 ok, 1 run failed, 2 bad input, 130/143 stopped by SIGINT/SIGTERM. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
+
+function emit(config: BenchConfig, result: BenchResult): void {
+  const human = humanReport(result);
+  const toStdout = config.json !== "-";
+  const envLines = headerLines(result);
+  writeLines(toStdout ? Deno.stdout : Deno.stderr, [...envLines, ...human]);
+  if (config.json === "-") writeLines(Deno.stdout, [JSON.stringify(result, null, 2)]);
+  else if (config.json) Deno.writeTextFileSync(config.json, JSON.stringify(result, null, 2) + "\n");
+}
+
+function headerLines(result: BenchResult): string[] {
+  const env = result.env as { engine?: string; engine_reason?: string };
+  const lines: string[] = [];
+  if (env.engine) lines.push(`aiobench ${VERSION}: engine ${env.engine} (${env.engine_reason})`);
+  return lines;
+}
+
+async function runCommand(config: BenchConfig): Promise<number> {
+  const controller = new AbortController();
+  let signalExit = 0;
+  const onSignal = (code: number) => () => {
+    if (signalExit !== 0) return;
+    signalExit = code;
+    err(
+      `aiobench: stopping (${
+        code === EXIT.sigint ? "SIGINT" : "SIGTERM"
+      }): draining IO, cleaning up`,
+    );
+    controller.abort();
+  };
+  const sigint = onSignal(EXIT.sigint);
+  const sigterm = onSignal(EXIT.sigterm);
+  Deno.addSignalListener("SIGINT", sigint);
+  Deno.addSignalListener("SIGTERM", sigterm);
+  const interactive = Deno.stderr.isTerminal();
+  try {
+    const result = await runBenchmark(config, {
+      signal: controller.signal,
+      log: (line) => {
+        if (
+          config.verbose || interactive || line.startsWith("note:") || line.startsWith("warning:")
+        ) {
+          err(line);
+        }
+      },
+    });
+    emit(config, result);
+    if (signalExit !== 0) return signalExit;
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof RunFailure && e.partialResult && e.partialResult.results.length > 0) {
+      emit(config, e.partialResult);
+    }
+    throw e;
+  } finally {
+    Deno.removeSignalListener("SIGINT", sigint);
+    Deno.removeSignalListener("SIGTERM", sigterm);
+  }
+}
+
+/** Runs aiobench with `argv`; returns the exit code (never throws for user errors). */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const parsed = parseArgs(argv);
+    switch (parsed.command) {
+      case "help":
+        writeLines(Deno.stdout, [helpText(parsed.helpTopic)]);
+        return EXIT.ok;
+      case "version":
+        writeLines(Deno.stdout, [`aiobench ${VERSION}`]);
+        return EXIT.ok;
+      case "doctor":
+        return await runDoctor(parsed);
+      case "sweep": {
+        const { runSweepCommand } = await import("./lib/sweep_cli.ts");
+        return await runSweepCommand(parsed);
+      }
+      case "compare": {
+        const { runCompareCommand } = await import("./lib/compare_cli.ts");
+        return await runCompareCommand(parsed);
+      }
+      default:
+        return await runCommand(parsed.config!);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`aiobench: ${e.message}`);
+      return EXIT.usage;
+    }
+    if (e instanceof NativeLoadError) {
+      err(`aiobench: ${e.message}`);
+      return EXIT.failed;
+    }
+    if (isUserFacing(e)) {
+      err(`aiobench: ${e.message.split("\n")[0]}`);
+      return EXIT.failed;
+    }
+    err(`aiobench: internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    return EXIT.failed;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
