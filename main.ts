@@ -6,7 +6,6 @@
 import { NativeLoadError } from "./ffi/native.ts";
 import { helpText, parseArgs, UsageError } from "./lib/cli.ts";
 import { runDoctor } from "./lib/doctor_cli.ts";
-import { envHeader } from "./lib/env.ts";
 import { humanReport } from "./lib/report.ts";
 import { isUserFacing, runBenchmark, RunFailure, VERSION } from "./lib/run.ts";
 import type { BenchConfig, BenchResult } from "./lib/types.ts";
@@ -36,10 +35,10 @@ function emit(config: BenchConfig, result: BenchResult): void {
 }
 
 function headerLines(result: BenchResult): string[] {
-  const env = result.env as { engine?: string; engine_reason?: string };
+  const env = result.env as { engine?: string; engine_reason?: string; summary?: string[] };
   const lines: string[] = [];
   if (env.engine) lines.push(`aiobench ${VERSION}: engine ${env.engine} (${env.engine_reason})`);
-  return lines;
+  return [...lines, ...(env.summary ?? [])];
 }
 
 async function runCommand(config: BenchConfig): Promise<number> {

@@ -9,7 +9,7 @@ import { AioFile } from "../ffi/file.ts";
 import { type NativeEngine, probeEngine } from "../ffi/handle.ts";
 import { nativeInfo } from "../ffi/native.ts";
 import { configToJson } from "./config.ts";
-import { captureEnv, envToJson } from "./env.ts";
+import { captureEnv, envHeader, envToJson } from "./env.ts";
 import {
   checkBlockAlignment,
   CreatedFiles,
@@ -215,7 +215,8 @@ async function describe(
   engine: EngineChoice,
   align: number,
 ): Promise<Record<string, unknown>> {
-  const env = envToJson(await captureEnv(path, { dioAlign: align }));
+  const info = await captureEnv(path, { dioAlign: align });
+  const env = envToJson(info);
   const ioUringOptions = Object.entries({
     fixedbufs: config.fixedbufs,
     registerfiles: config.registerfiles,
@@ -230,6 +231,7 @@ async function describe(
     io_uring_options: ioUringOptions,
     o_direct: !config.buffered,
     native_library: nativeInfo(),
+    summary: envHeader(info),
   };
 }
 

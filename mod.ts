@@ -1,0 +1,79 @@
+/**
+ * aiobench: DeepSpeed ds_aio-style NVMe benchmarks (async file⇄memory transfers through
+ * io_uring, with block size, queue depth, submission policy and intra-op parallelism), with
+ * fio-grade latency percentiles.
+ *
+ * Run a whole benchmark from a config object and get the `aiobench/1` result:
+ *
+ * ```ts
+ * import { benchmark } from "@aiobench/aiobench";
+ * const result = await benchmark({ writeFile: "/mnt/nvme/probe", ioSizeBytes: 256 << 20 });
+ * console.log(result.results[0].e2e_gib_s);
+ * ```
+ *
+ * Or drive a native handle yourself:
+ *
+ * ```ts
+ * import { AioFile, AioHandle, AlignedBuffer } from "@aiobench/aiobench";
+ * const handle = new AioHandle({ blockSize: 1 << 20, queueDepth: 32, overlapEvents: true });
+ * const file = AioFile.open("/mnt/nvme/data.bin");
+ * const buffer = AlignedBuffer.alloc(256 << 20);
+ * const bytes = handle.read(buffer, file);
+ * handle.close(); file.close(); buffer.free();
+ * ```
+ *
+ * @module
+ */
+import { defaultConfig, validateConfig } from "./lib/config.ts";
+import { runBenchmark, type RunOptions } from "./lib/run.ts";
+import type { BenchConfig, BenchResult } from "./lib/types.ts";
+
+export {
+  AioHandle,
+  type AioHandleOptions,
+  type HandleStats,
+  type NativeEngine,
+  type RequestMode,
+  type RequestOptions,
+} from "./ffi/handle.ts";
+export { AioError } from "./ffi/errors.ts";
+export { AioFile, type FileStat, type OpenOptions } from "./ffi/file.ts";
+export { AlignedBuffer } from "./ffi/buffer.ts";
+export type {
+  BenchConfig,
+  BenchResult,
+  Engine,
+  LatencySummary,
+  OpResult,
+  Workload,
+} from "./lib/types.ts";
+export { type RunOptions } from "./lib/run.ts";
+export { UsageError } from "./lib/size.ts";
+export { RunFailure, VERSION } from "./lib/run.ts";
+
+/**
+ * Runs a benchmark. `config` starts from the command line's defaults (block 1M, queue depth
+ * 32, one worker, one loop); name a target (`readFile`, `writeFile` or `folders`) or get the
+ * default run (write then read ~1 GiB in the current directory). Throws `UsageError` for a
+ * bad config and `RunFailure` when a worker fails.
+ *
+ * @example
+ * ```ts
+ * const r = await benchmark({ readFile: "/mnt/nvme/data.bin", ioParallel: 2, threads: 4 });
+ * for (const op of r.results) console.log(op.op, op.task_gib_s, op.latency_us?.p99);
+ * ```
+ */
+export function benchmark(
+  config: Partial<BenchConfig>,
+  options: RunOptions = {},
+): Promise<BenchResult> {
+  const merged: BenchConfig = { ...defaultConfig(), ...config };
+  const targeted = merged.readFile !== undefined || merged.writeFile !== undefined ||
+    merged.folders.length > 0;
+  if (targeted && config.defaultRun === undefined) merged.defaultRun = false;
+  if (targeted && config.workloads === undefined) {
+    merged.workloads = merged.readFile ? ["read"] : ["write"];
+  }
+  if (targeted && config.overlapEvents === undefined) merged.overlapEvents = false;
+  return runBenchmark(validateConfig(merged), options);
+}

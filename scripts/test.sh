@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test: builds the native library, runs the Zig unit tests, then the Deno suite.
+# Ends with one line: "N passed, N failed[, N skipped]". Extra args go to `deno test`.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+scripts/zig build --build-file zig/build.zig --prefix zig/zig-out || { echo "0 passed, 1 failed"; exit 1; }
+
+zig_passed=0 zig_failed=0
+if scripts/zig build --build-file zig/build.zig test --summary all >"$log" 2>&1; then
+  zig_passed=$(grep -oE '[0-9]+/[0-9]+ tests passed' "$log" | head -1 | cut -d/ -f1)
+else
+  cat "$log"
+  zig_failed=1
+fi
+echo "zig: ${zig_passed:-0} passed, $zig_failed failed"
+
+scripts/deno test -A --quiet "$@" tests/ 2>&1 | tee "$log"
+deno_rc=${PIPESTATUS[0]}
+summary=$(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \|' | tail -1)
+passed=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+failed=$(echo "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
+ignored=$(echo "$summary" | grep -oE '[0-9]+ ignored' | grep -oE '[0-9]+' || echo 0)
+skipped=$(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | grep -c '^SKIP:' || true)
+[ -z "$summary" ] && [ "$deno_rc" -ne 0 ] && failed=$((failed + 1))
+passed=$(( ${passed:-0} + ${zig_passed:-0} ))
+failed=$(( ${failed:-0} + zig_failed ))
+skipped=$(( ${ignored:-0} + ${skipped:-0} ))
+line="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
+echo "$line"
+[ "$failed" -eq 0 ] && [ "$deno_rc" -eq 0 ]
