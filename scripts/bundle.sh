@@ -7,7 +7,14 @@ cd "$root"
 scripts/build_all.sh
 scripts/deno run --allow-read=. --allow-write=ffi scripts/gen_embedded.ts
 mkdir -p dist
-scripts/deno bundle --quiet --platform deno -o dist/aiobench.js.part scripts/bundle_entry.ts
+# The entry is generated (like the library module it imports); import.meta.url is the bundle's own.
+cat >dist/_bundle_main.ts <<'ENTRY'
+#!/usr/bin/env -S deno run -A
+import { libraries } from "../ffi/_embedded_libs.ts";
+import { startBundle } from "../scripts/bundle_entry.ts";
+await startBundle(libraries, import.meta.url);
+ENTRY
+scripts/deno bundle --quiet --platform deno -o dist/aiobench.js.part dist/_bundle_main.ts
 # The bundle must not reach back into the checkout or the network for code.
 if grep -nE '^import .* from "(npm|jsr|https?):' dist/aiobench.js.part >&2; then
   echo "bundle.sh: dist/aiobench.js would import the modules above at run time; bundle them" >&2
