@@ -5,6 +5,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { symbols } from "../ffi/symbols.ts";
 
 /** ELF e_machine of each architecture, named as `Deno.build.arch` names it. */
 const ELF_MACHINE: Record<string, number> = { x86_64: 62, aarch64: 183 };
@@ -26,6 +27,12 @@ function readLibrary(arch: string): Uint8Array {
   const machine = isElf ? view.getUint16(18, true) : -1;
   if (machine !== ELF_MACHINE[arch]) {
     throw new Error(`${path} is not an ${arch} ELF library (e_machine ${machine}); rebuild it`);
+  }
+  // A library that lacks a symbol of ffi/symbols.ts is stale: dlopen would fail on the target.
+  const names = new TextDecoder("latin1").decode(bytes);
+  const missing = Object.keys(symbols).filter((name) => !names.includes(`\0${name}\0`));
+  if (missing.length > 0) {
+    throw new Error(`${path} lacks ${missing.join(", ")}; it is stale, rebuild it`);
   }
   return bytes;
 }
