@@ -8,6 +8,12 @@ trap 'rm -f "$log"' EXIT
 
 scripts/zig build --build-file zig/build.zig --prefix zig/zig-out || { echo "0 passed, 1 failed"; exit 1; }
 
+# Static checks count as one test: formatting, lint, types and zig fmt must be clean.
+check_failed=0
+if [ "${AIOBENCH_SKIP_CHECK:-0}" != 1 ]; then
+  if scripts/check.sh >"$log" 2>&1; then echo "static checks: ok"; else cat "$log"; check_failed=1; fi
+fi
+
 zig_passed=0 zig_failed=0
 if scripts/zig build --build-file zig/build.zig test --summary all >"$log" 2>&1; then
   zig_passed=$(grep -oE '[0-9]+/[0-9]+ tests passed' "$log" | head -1 | cut -d/ -f1)
@@ -25,8 +31,8 @@ failed=$(echo "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 
 ignored=$(echo "$summary" | grep -oE '[0-9]+ ignored' | grep -oE '[0-9]+' || echo 0)
 skipped=$(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | grep -c '^SKIP:' || true)
 [ -z "$summary" ] && [ "$deno_rc" -ne 0 ] && failed=$((failed + 1))
-passed=$(( ${passed:-0} + ${zig_passed:-0} ))
-failed=$(( ${failed:-0} + zig_failed ))
+passed=$(( ${passed:-0} + ${zig_passed:-0} + (check_failed == 0 ? 1 : 0) ))
+failed=$(( ${failed:-0} + zig_failed + check_failed ))
 skipped=$(( ${ignored:-0} + ${skipped:-0} ))
 line="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
