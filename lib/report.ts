@@ -50,6 +50,7 @@ export function aggregate(op: Workload, workers: WorkerResult[], cpu?: ProcessCp
       cpu_us_per_io: ios > 0 ? (cpuSeconds * 1e6) / ios : 0,
     },
     errors: workers.reduce((s, w) => s + w.errors, 0),
+    latency_histogram: histogram,
     partial: workers.some((w) => w.partial),
     workers: workers.map((w) => ({
       worker: w.worker,

@@ -126,6 +126,8 @@ export interface OpResult {
     errors: number;
   }>;
   intervals?: Array<{ t_s: number; bytes: number; iops: number; p99_us: number | null }>;
+  /** The merged per-IO latency histogram, sparse `[bucket, count]` (see lib/histogram.ts). */
+  latency_histogram?: [number, number][];
 }
 
 /** The whole `aiobench/1` document. */
