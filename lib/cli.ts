@@ -639,7 +639,7 @@ const sweep_options: Spec[] = [
   ),
   ...([
     ["config_out", "ds_config.json", "write the best point as a DeepSpeed aio config", "configOut"],
-    ["report", "sweep.txt", "write a report of every point", "report"],
+    ["report", "sweep.html", "write an offline HTML report: heatmaps, latency", "report"],
     ["resume", "sweep.jsonl", "record points here and skip those already recorded", "resume"],
     ["csv", "sweep.csv", "write one CSV row per point", "csv"],
   ] as const).map(([name, example, help, key]) =>
@@ -928,6 +928,9 @@ function resolveTargets(b: Builder): void {
 
 function sweepWorkloads(b: Builder): void {
   const objective = b.sweepOptions.objective;
+  // A sweep compares points, so each gets a warm-up and several timed loops unless told otherwise.
+  if (!b.explicit.has("loops")) b.cfg.loops = 3;
+  if (!b.explicit.has("warmupLoops")) b.cfg.warmupLoops = 1;
   if (b.cfg.readFile !== undefined) {
     if (objective !== "read") {
       throw new UsageError(
