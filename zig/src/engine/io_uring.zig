@@ -114,7 +114,9 @@ pub const Engine = struct {
             }
         } else if (to_submit == 0 and min_complete == 0) return 0;
         if (min_complete > 0 or self.options.iopoll) flags |= linux.IORING_ENTER_GETEVENTS;
-        if (flags == 0) {
+        // Only SQPOLL may skip the syscall (its kernel thread is awake); otherwise a plain
+        // submit (single_submit) must enter, or the SQEs would wait for the next reap.
+        if (self.options.sqpoll and flags == 0) {
             self.sqes_submitted += to_submit;
             return 0;
         }
