@@ -35,9 +35,17 @@ function emit(config: BenchConfig, result: BenchResult): void {
 }
 
 function headerLines(result: BenchResult): string[] {
-  const env = result.env as { engine?: string; engine_reason?: string; summary?: string[] };
+  const env = result.env as {
+    engine?: string;
+    engine_reason?: string;
+    o_direct?: boolean;
+    summary?: string[];
+  };
   const lines: string[] = [];
-  if (env.engine) lines.push(`aiobench ${VERSION}: engine ${env.engine} (${env.engine_reason})`);
+  const buffered = env.o_direct === false ? ", buffered (no O_DIRECT)" : "";
+  if (env.engine) {
+    lines.push(`aiobench ${VERSION}: engine ${env.engine} (${env.engine_reason})${buffered}`);
+  }
   return [...lines, ...(env.summary ?? [])];
 }
 

@@ -233,7 +233,11 @@ export class AioHandle {
     native().aiob_handle_stats(this.#address, s);
     const located = s[STAT.errCode] !== 0n;
     const errOp = s[STAT.errOp] === 1n ? "write" : "read";
+    const memlock = -Number(rc) === 12 && this.options.fixedbufs;
     throw new AioError(-Number(rc), {
+      hint: memlock
+        ? "registering fixed buffers locks memory: raise `ulimit -l` or drop --fixedbufs"
+        : undefined,
       op: located ? errOp : op,
       path: file.path,
       offset: located && s[STAT.errLen] !== 0n ? Number(s[STAT.errOffset]) : undefined,

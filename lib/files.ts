@@ -221,10 +221,12 @@ function claimWritePath(
 }
 
 /** Turns an open failure into a one-line UsageError where the user can act on it. */
-export function explainOpen(e: unknown, path: string): unknown {
+export function explainOpen(e: unknown, path: string, access: "read" | "write" = "write"): unknown {
   if (!(e instanceof AioError)) return e;
   const fixes: Record<string, string> = {
-    EACCES: "permission denied; run as a user who may write there, or pick another path",
+    EACCES: access === "read"
+      ? "permission denied; run as a user who may read it, or give another file"
+      : "permission denied; run as a user who may write there, or pick another path",
     EROFS: "the filesystem is read-only; pick a writable one",
     ENOSPC: "no space left on the device; free some or use a smaller --io_size",
     EINVAL:
@@ -265,10 +267,19 @@ export interface CreateOptions {
   direct: boolean;
   seed: number;
   progress?: (done: number, total: number) => void;
+  /** Checked between chunks (the event loop gets a turn, so SIGINT can stop a long creation). */
+  signal?: AbortSignal;
 }
 
-/** Writes `size` bytes of seeded non-zero data to a new file with direct IO, then fsyncs. */
-export function createReadFile(path: string, size: number, options: CreateOptions): void {
+/**
+ * Writes `size` bytes of seeded non-zero data to a new file with direct IO, then fsyncs.
+ * Returns false when `signal` stopped it (the file is then incomplete).
+ */
+export async function createReadFile(
+  path: string,
+  size: number,
+  options: CreateOptions,
+): Promise<boolean> {
   const chunk = Math.min(size, 64 << 20);
   const buffer = AlignedBuffer.alloc(chunk);
   let file: AioFile | undefined;
@@ -285,8 +296,13 @@ export function createReadFile(path: string, size: number, options: CreateOption
       buffer.fillPattern(options.seed, offset, n);
       handle.write(buffer, file, { nbytes: n, offset });
       options.progress?.(offset + n, size);
+      if (options.signal && offset + n < size) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (options.signal.aborted) return false;
+      }
     }
     file.fsync();
+    return true;
   } catch (e) {
     throw explainOpen(e, path);
   } finally {

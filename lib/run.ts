@@ -61,7 +61,9 @@ export function chooseEngine(config: BenchConfig): EngineChoice {
     const problem = probeEngine(config.engine);
     if (problem) {
       throw new UsageError(
-        `--engine ${config.engine} can't be used here (${problem.code}); try --engine auto`,
+        `--engine ${config.engine} can't be used here (${problem.code}${
+          config.engine === "io_uring" ? ioUringSysctl() : ""
+        }); try --engine auto`,
       );
     }
     return { engine: config.engine, reason: "chosen with --engine" };
@@ -97,17 +99,18 @@ function checkOpenable(config: BenchConfig, target: Target): void {
   try {
     AioFile.open(target.path, { direct: !config.buffered }).close();
   } catch (e) {
-    throw explainOpen(e, target.path);
+    throw explainOpen(e, target.path, "read");
   }
 }
 
-function ensureReadData(
+async function ensureReadData(
   config: BenchConfig,
   targets: Target[],
   created: CreatedFiles,
   engine: NativeEngine,
-  log: (line: string) => void,
-): void {
+  options: RunOptions,
+): Promise<boolean> {
+  const log = options.log ?? (() => {});
   for (const t of new Map(targets.map((t) => [t.path, t])).values()) {
     const st = statOrNull(t.path);
     if (st && st.size >= t.ioSizeBytes && (st.isFile || st.isBlockDevice)) continue;
@@ -117,18 +120,22 @@ function ensureReadData(
       );
     }
     let last = 0;
-    createReadFile(t.path, t.ioSizeBytes, {
+    // Registered first, so a creation that fails (ENOSPC, no O_DIRECT) or is stopped is removed.
+    if (!st) created.add(t.path);
+    const complete = await createReadFile(t.path, t.ioSizeBytes, {
       engine,
       direct: !config.buffered,
       seed: config.seed + 0x5eed,
+      signal: options.signal,
       progress: (done, total) => {
         const now = performance.now();
         if (now - last > 1000 || done === total) log(creationLine(t.path, done, total));
         last = now;
       },
     });
-    if (!st) created.add(t.path);
+    if (!complete) return false;
   }
+  return true;
 }
 
 /** Runs the whole benchmark described by `config`. */
@@ -158,14 +165,14 @@ export async function runBenchmark(
     config: configToJson(config),
     env,
     results,
-    partial: results.some((r) => r.partial),
+    partial: options.signal?.aborted === true || results.some((r) => r.partial),
   });
   try {
     for (const [index, workload] of config.workloads.entries()) {
       if (options.signal?.aborted) break;
       const targets = planTargets(config, workload, created);
       if (!writes(workload)) {
-        ensureReadData(config, targets, created, engine.engine, log);
+        if (!await ensureReadData(config, targets, created, engine.engine, options)) break;
         checkOpenable(config, targets[0]);
       }
       if (index === 0) env = await describe(config, targets[0].path, engine, align);
