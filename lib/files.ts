@@ -235,7 +235,7 @@ export function explainOpen(e: unknown, path: string, access: "read" | "write" =
     ENOENT: "does not exist",
   };
   const fix = fixes[e.code];
-  return fix ? new UsageError(`${path}: ${fix}`) : e;
+  return fix ? new UsageError(`${path}: ${fix} (${e.code})`) : e;
 }
 
 function deviceSize(path: string): number {
