@@ -1,0 +1,366 @@
+// Hostile filesystems and kernels, made real: ramfs (no O_DIRECT), a full 16 MiB ext4 loop
+// mount (ENOSPC), a read-only remount, RLIMIT_MEMLOCK with CAP_IPC_LOCK dropped, and
+// kernel.io_uring_disabled (always restored). Each failure: one clear line, non-zero exit, the
+// user's data unchanged, aiobench's own files removed.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+
+const main_ts = new URL("../main.ts", import.meta.url).pathname;
+const decoder = new TextDecoder();
+const is_root = Deno.uid() === 0;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(
+  args: string[],
+  options: { env?: Record<string, string>; prefix?: string[] } = {},
+): Promise<CliResult> {
+  const argv = [...(options.prefix ?? []), Deno.execPath(), "run", "-A", main_ts, ...args];
+  const out = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: "/",
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...options.env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+function assertCleanError(r: CliResult, mentions: (string | RegExp)[]): void {
+  const context = `exit ${r.code}\nstderr: ${r.stderr}\nstdout: ${r.stdout}`;
+  assert.notEqual(r.code, 0, context);
+  const lines = r.stderr.split("\n").filter((l) => l.length > 0);
+  assert.equal(lines.length, 1, `want exactly one stderr line\n${context}`);
+  assert.match(lines[0], /^aiobench: /, context);
+  assert.doesNotMatch(r.stderr + r.stdout, /^\s+at /m, `stack frame in output\n${context}`);
+  for (const m of mentions) {
+    if (typeof m === "string") assert.ok(lines[0].includes(m), `want "${m}" in: ${lines[0]}`);
+    else assert.match(lines[0], m, context);
+  }
+}
+
+function sh(cmd: string, args: string[]): { ok: boolean; out: string; err: string } {
+  const o = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).outputSync();
+  return { ok: o.success, out: decoder.decode(o.stdout).trim(), err: decoder.decode(o.stderr) };
+}
+
+function has(cmd: string): boolean {
+  return sh("sh", ["-c", `command -v ${cmd}`]).ok;
+}
+
+function sha256(path: string): string {
+  return createHash("sha256").update(Deno.readFileSync(path)).digest("hex");
+}
+
+function listing(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+}
+
+function writeRandom(path: string, size: number): string {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  Deno.writeFileSync(path, bytes);
+  return sha256(path);
+}
+
+/** Unmounts, retrying while io_uring teardown keeps the fs busy (see DESIGN.md). */
+async function unmount(mnt: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if (sh("umount", [mnt]).ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`could not unmount ${mnt}`);
+}
+
+interface LoopFs {
+  dev: string;
+  mnt: string;
+  backing: string;
+}
+
+/** A fresh ext4 of `mib` MiB on a loop device over /dev/shm, or the reason it can't be made. */
+function loopFs(name: string, mib: number): LoopFs | string {
+  if (!is_root) return "needs root (losetup, mkfs, mount)";
+  if (!has("losetup") || !has("mkfs.ext4")) return "needs losetup and mkfs.ext4";
+  const backing = `/dev/shm/aiobench_hostile_${name}_${Deno.pid}.img`;
+  Deno.writeFileSync(backing, new Uint8Array(0));
+  Deno.truncateSync(backing, mib << 20);
+  const mkfs = sh("mkfs.ext4", ["-q", "-F", backing]);
+  const loop = mkfs.ok ? sh("losetup", ["--find", "--show", backing]) : mkfs;
+  if (!loop.ok) {
+    Deno.removeSync(backing);
+    return `mkfs/losetup failed: ${loop.err.trim()}`;
+  }
+  const mnt = Deno.makeTempDirSync({ prefix: `aiobench_hostile_${name}_` });
+  const mount = sh("mount", [loop.out, mnt]);
+  if (!mount.ok) {
+    sh("losetup", ["-d", loop.out]);
+    Deno.removeSync(backing);
+    Deno.removeSync(mnt);
+    return `mount failed: ${mount.err.trim()}`;
+  }
+  return { dev: loop.out, mnt, backing };
+}
+
+async function dropLoopFs(fs: LoopFs): Promise<void> {
+  await unmount(fs.mnt);
+  sh("losetup", ["-d", fs.dev]);
+  Deno.removeSync(fs.backing);
+  Deno.removeSync(fs.mnt);
+}
+
+Deno.test("ramfs refuses O_DIRECT: a clear error; --buffered runs and is marked", async (t) => {
+  if (!is_root) {
+    console.log("SKIP: ramfs: mounting needs root");
+    return;
+  }
+  const mnt = Deno.makeTempDirSync({ prefix: "aiobench_hostile_ramfs_" });
+  const mounted = sh("mount", ["-t", "ramfs", "none", mnt]);
+  if (!mounted.ok) {
+    Deno.removeSync(mnt);
+    console.log(`SKIP: ramfs: mount failed: ${mounted.err.trim()}`);
+    return;
+  }
+  try {
+    const data = `${mnt}/data.bin`;
+    const hash = writeRandom(data, 4 << 20);
+    await t.step("--read_file on ramfs suggests --buffered", async () => {
+      const r = await cli(["--read_file", data]);
+      assertCleanError(r, [data, "O_DIRECT", "--buffered"]);
+    });
+    await t.step("--write_file on ramfs: error, nothing left behind", async () => {
+      const r = await cli(["--write_file", `${mnt}/w`, "--io_size", "1M"]);
+      assertCleanError(r, [`${mnt}/w.0`, "O_DIRECT", "--buffered"]);
+      assert.deepEqual(listing(mnt), ["data.bin"]);
+    });
+    await t.step("--folder --read on ramfs: the half-made read file is removed", async () => {
+      const r = await cli(["--folder", mnt, "--read", "--io_size", "1M"]);
+      assertCleanError(r, [`${mnt}/aiobench_0.dat`, "O_DIRECT", "--buffered"]);
+      assert.deepEqual(listing(mnt), ["data.bin"]);
+    });
+    await t.step("--buffered runs; JSON o_direct false; header says buffered", async () => {
+      const json = `${mnt}/report.json`;
+      const r = await cli(["--read_file", data, "--buffered", "--json", json]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^aiobench .*buffered \(no O_DIRECT\)/m, r.stdout);
+      const doc = JSON.parse(Deno.readTextFileSync(json));
+      assert.equal(doc.env.o_direct, false);
+      assert.equal(doc.config.buffered, true);
+      assert.equal(doc.results[0].bytes, 4 << 20);
+      Deno.removeSync(json);
+    });
+    await t.step("the O_DIRECT header carries no buffered mark", async () => {
+      const ext4 = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_hostile_d_" });
+      try {
+        writeRandom(`${ext4}/d.bin`, 1 << 20);
+        const direct = await cli(["--read_file", `${ext4}/d.bin`]);
+        assert.equal(direct.code, 0, direct.stderr);
+        assert.match(direct.stdout, /^aiobench .*engine/m);
+        assert.doesNotMatch(direct.stdout, /buffered/);
+      } finally {
+        Deno.removeSync(ext4, { recursive: true });
+      }
+    });
+    assert.equal(sha256(data), hash, "the user's file changed");
+  } finally {
+    await unmount(mnt);
+    Deno.removeSync(mnt);
+  }
+});
+
+Deno.test("ENOSPC mid-write on a 16 MiB ext4: one line naming ENOSPC and the file", async (t) => {
+  const fs = loopFs("nospc", 16);
+  if (typeof fs === "string") {
+    console.log(`SKIP: ENOSPC: ${fs}`);
+    return;
+  }
+  try {
+    const before = listing(fs.mnt);
+    await t.step("--write_file --io_size 64M", async () => {
+      const r = await cli(["--write_file", `${fs.mnt}/w`, "--io_size", "64M"]);
+      assertCleanError(r, [`${fs.mnt}/w.0`, "ENOSPC"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(listing(fs.mnt), before, "the created file was not removed");
+    });
+    await t.step("--folder --read --io_size 64M (creating the read file)", async () => {
+      const r = await cli(["--folder", fs.mnt, "--read", "--io_size", "64M"]);
+      assertCleanError(r, [`${fs.mnt}/aiobench_0.dat`, "ENOSPC"]);
+      assert.deepEqual(listing(fs.mnt), before, "the half-made read file was not removed");
+    });
+    await t.step("the space is free again: a run that fits succeeds", async () => {
+      const r = await cli(["--write_file", `${fs.mnt}/w`, "--io_size", "4M"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(listing(fs.mnt), before);
+    });
+  } finally {
+    await dropLoopFs(fs);
+  }
+});
+
+Deno.test("read-only filesystem: writes refused in one line, reads still work", async (t) => {
+  const fs = loopFs("ro", 16);
+  if (typeof fs === "string") {
+    console.log(`SKIP: read-only fs: ${fs}`);
+    return;
+  }
+  try {
+    const data = `${fs.mnt}/aiobench_0.dat`;
+    const hash = writeRandom(data, 2 << 20);
+    Deno.mkdirSync(`${fs.mnt}/empty`);
+    const ro = sh("mount", ["-o", "remount,ro", fs.mnt]);
+    if (!ro.ok) {
+      console.log(`SKIP: read-only fs: remount failed: ${ro.err.trim()}`);
+      return;
+    }
+    const before = listing(fs.mnt);
+    await t.step("--write_file", async () => {
+      const r = await cli(["--write_file", `${fs.mnt}/w`, "--io_size", "1M"]);
+      assertCleanError(r, [`${fs.mnt}/w.0`, "read-only"]);
+    });
+    await t.step("--folder (write)", async () => {
+      const r = await cli(["--folder", `${fs.mnt}/empty`, "--io_size", "1M"]);
+      assertCleanError(r, [`${fs.mnt}/empty/aiobench_0.dat`, "read-only"]);
+    });
+    await t.step("--folder --read of existing data works", async () => {
+      const r = await cli(["--folder", fs.mnt, "--read", "--io_size", "2M", "--json", "-"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).results[0].bytes, 2 << 20);
+    });
+    assert.deepEqual(listing(fs.mnt), before);
+    assert.equal(sha256(data), hash);
+  } finally {
+    await dropLoopFs(fs);
+  }
+});
+
+Deno.test("RLIMIT_MEMLOCK too low for --mlock / --fixedbufs: says ulimit -l", async (t) => {
+  if (!is_root || !has("prlimit") || !has("setpriv")) {
+    console.log("SKIP: memlock: needs root, prlimit and setpriv (to drop CAP_IPC_LOCK)");
+    return;
+  }
+  const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_hostile_ml_" });
+  Deno.chmodSync(dir, 0o755);
+  const data = `${dir}/data.bin`;
+  writeRandom(data, 8 << 20);
+  Deno.chmodSync(data, 0o644);
+  const limit = ["prlimit", "--memlock=65536:65536"];
+  // root keeps CAP_IPC_LOCK (which ignores the limit) unless it is dropped from the bounding set
+  const no_ipc_lock = [...limit, "setpriv", "--inh-caps=-all", "--bounding-set=-ipc_lock"];
+  try {
+    await t.step("--mlock (root without CAP_IPC_LOCK)", async () => {
+      const r = await cli(["--read_file", data, "--mlock"], { prefix: no_ipc_lock });
+      assertCleanError(r, ["ulimit -l", "--mlock", /ENOMEM|RLIMIT_MEMLOCK/]);
+    });
+    await t.step("--fixedbufs (root without CAP_IPC_LOCK)", async () => {
+      const r = await cli(["--read_file", data, "--fixedbufs"], { prefix: no_ipc_lock });
+      if (/io_uring unavailable|can't be used here/.test(r.stderr)) {
+        console.log("SKIP: --fixedbufs memlock: io_uring is unavailable here");
+        return;
+      }
+      assertCleanError(r, ["ulimit -l", "--fixedbufs", data]);
+    });
+    await t.step("--mlock as nobody", async () => {
+      const deno_dir = Deno.makeTempDirSync({ prefix: "aiobench_hostile_denodir_" });
+      Deno.chownSync(deno_dir, 65534, 65534);
+      try {
+        const nobody = [...limit, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+        const r = await cli(["--read_file", data, "--mlock"], {
+          prefix: nobody,
+          env: { DENO_DIR: deno_dir, HOME: deno_dir },
+        });
+        assertCleanError(r, ["ulimit -l", "--mlock"]);
+      } finally {
+        Deno.removeSync(deno_dir, { recursive: true });
+      }
+    });
+    await t.step("control: the same run without the low limit succeeds", async () => {
+      const r = await cli(["--read_file", data, "--mlock"]);
+      assert.equal(r.code, 0, r.stderr);
+    });
+    assert.deepEqual(listing(dir), ["data.bin"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+const sysctl_path = "/proc/sys/kernel/io_uring_disabled";
+
+function readSysctl(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(path).trim();
+  } catch {
+    return null;
+  }
+}
+
+Deno.test("io_uring disabled by sysctl: auto falls back to libaio with one note", async (t) => {
+  const original = readSysctl(sysctl_path);
+  if (!is_root || original === null || !has("setpriv")) {
+    console.log(`SKIP: io_uring sysctl: needs root, setpriv and ${sysctl_path}`);
+    return;
+  }
+  const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_hostile_uring_" });
+  const data = `${dir}/data.bin`;
+  writeRandom(data, 4 << 20);
+  const json = `${dir}/r.json`;
+  const checkFallback = (r: CliResult, value: string) => {
+    assert.equal(r.code, 0, r.stderr);
+    const notes = r.stderr.split("\n").filter((l) => l.startsWith("note:"));
+    assert.equal(notes.length, 1, r.stderr);
+    assert.match(notes[0], new RegExp(`io_uring.*io_uring_disabled=${value}.*libaio`));
+    const doc = JSON.parse(Deno.readTextFileSync(json));
+    assert.equal(doc.env.engine, "libaio");
+    assert.match(doc.env.engine_reason, /io_uring/);
+    assert.equal(doc.results[0].bytes, 4 << 20);
+  };
+  try {
+    // Mode 1 blocks io_uring only for processes without CAP_SYS_ADMIN, so other root
+    // processes on this machine keep io_uring while the run below (CAP_SYS_ADMIN dropped) loses it.
+    const group = readSysctl("/proc/sys/kernel/io_uring_group");
+    if (group === null || group === "-1") {
+      Deno.writeTextFileSync(sysctl_path, "1");
+      try {
+        const unprivileged = ["setpriv", "--inh-caps=-all", "--bounding-set=-sys_admin"];
+        await t.step("=1 (without CAP_SYS_ADMIN): auto → libaio", async () => {
+          checkFallback(
+            await cli(["--read_file", data, "--json", json], { prefix: unprivileged }),
+            "1",
+          );
+        });
+        await t.step("=1: --engine io_uring fails in one line", async () => {
+          const r = await cli(["--read_file", data, "--engine", "io_uring"], {
+            prefix: unprivileged,
+          });
+          assertCleanError(r, ["--engine io_uring", "io_uring_disabled=1", "--engine auto"]);
+        });
+        await t.step("=1: --fixedbufs with auto fails in one line", async () => {
+          const r = await cli(["--read_file", data, "--fixedbufs"], { prefix: unprivileged });
+          assertCleanError(r, ["io_uring", "io_uring_disabled=1"]);
+        });
+      } finally {
+        Deno.writeTextFileSync(sysctl_path, original);
+      }
+    } else {
+      console.log(`SKIP: io_uring_disabled=1 steps: kernel.io_uring_group is ${group}`);
+    }
+    // Mode 2 disables io_uring for every process: keep the window to one short run.
+    await t.step("=2: auto → libaio", async () => {
+      let r: CliResult;
+      Deno.writeTextFileSync(sysctl_path, "2");
+      try {
+        r = await cli(["--read_file", data, "--json", json]);
+      } finally {
+        Deno.writeTextFileSync(sysctl_path, original);
+      }
+      checkFallback(r, "2");
+    });
+    assert.equal(readSysctl(sysctl_path), original);
+  } finally {
+    Deno.writeTextFileSync(sysctl_path, original);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
