@@ -89,7 +89,7 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
       addLoop(m, moved, t, t1, performance.now());
       log(`main task ${i} done: task ${((t1 - t) / 1000).toFixed(6)} sec`);
     }
-    if (c.validate && !m.partial) validate(ctx);
+    if (c.validate && !m.partial) validateBuffer(ctx);
     return result(ctx, m);
   } catch (e) {
     if (e instanceof BarrierAbortedError && Atomics.load(stopped, 0) !== 0) {
@@ -143,8 +143,11 @@ function result(
   };
 }
 
-/** Compares what the buffer holds with the file read back through buffered IO. */
-function validate(ctx: TaskContext): void {
+/**
+ * --validate: compares what the buffer holds with the file read back through buffered IO;
+ * throws `ValidationError` naming the worker, the file and the first differing offset.
+ */
+export function validateBuffer(ctx: TaskContext): void {
   const { spec, buffer } = ctx;
   if (writes(spec.workload)) ctx.file.fsync();
   const file = Deno.openSync(spec.path, { read: true });
