@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { libraries as packagedLibraries } from "./embedded_libs.ts";
 import { ABI_VERSION, symbols } from "./symbols.ts";
 
 /** The loaded native library. */
@@ -14,7 +15,8 @@ export interface EmbeddedLibrary {
   base64: string;
 }
 
-let embedded: EmbeddedLibrary[] = [];
+// A published package carries its libraries in embedded_libs.ts; a bundle registers its own.
+let embedded: EmbeddedLibrary[] = packagedLibraries;
 let loaded: { lib: NativeLibrary; path: string; source: string } | null = null;
 
 /** Registers embedded library bytes (done by generated bundles; see scripts/bundle.sh). */
