@@ -20,6 +20,7 @@ import {
   statOrNull,
   type Target,
 } from "./files.ts";
+import { attachGpu, gpuEnv, gpuLine, gpuPlanFor, prepareGpu } from "./gpu.ts";
 import { runPool } from "./pool.ts";
 import { aggregate } from "./report.ts";
 import type { TaskSpec } from "./schedule.ts";
@@ -113,7 +114,9 @@ async function ensureReadData(
   const log = options.log ?? (() => {});
   for (const t of new Map(targets.map((t) => [t.path, t])).values()) {
     const st = statOrNull(t.path);
-    if (st && st.size >= t.ioSizeBytes && (st.isFile || st.isBlockDevice)) continue;
+    // statx gives a block device size 0; planTargets already checked its real size. Never
+    // "create" data on a device: that would overwrite it during a read.
+    if (st?.isBlockDevice || (st?.isFile && st.size >= t.ioSizeBytes)) continue;
     if (st && !created.has(t.path) && !config.force) {
       throw new UsageError(
         `${t.path} is shorter than --io_size; add --force to let aiobench rewrite it`,
@@ -149,6 +152,7 @@ export async function runBenchmark(
       "--validate checks sequential read/write only; drop it for random workloads",
     );
   }
+  const gpuRun = prepareGpu(config);
   const engine = chooseEngine(config);
   if (engine.reason !== "io_uring is available" && config.engine === "auto") {
     log(`note: ${engine.reason}`);
@@ -176,6 +180,8 @@ export async function runBenchmark(
         checkOpenable(config, targets[0]);
       }
       if (index === 0) env = await describe(config, targets[0].path, engine, align);
+      if (index === 0) checkHipri(config, env);
+      if (index === 0 && gpuRun) env.gpu = gpuEnv(gpuRun);
       const specs: TaskSpec[] = targets.map((t) => ({
         worker: t.worker,
         workload,
@@ -185,6 +191,7 @@ export async function runBenchmark(
         engine: engine.engine,
         alignBytes: align,
         seed: config.seed + 0x5eed,
+        gpu: gpuRun ? gpuPlanFor(gpuRun, { config, worker: t.worker, ioSizeBytes: t.ioSizeBytes }) : undefined,
       }));
       log(
         `${workload}: ${config.threads} worker(s), ${
@@ -197,7 +204,9 @@ export async function runBenchmark(
         throw new RunFailure(rootCause(outcome.failures), document());
       }
       if (outcome.results.length > 0) {
-        const r = aggregate(workload, outcome.results);
+        const r = attachGpu(aggregate(workload, outcome.results), outcome.results);
+        const gpu = gpuLine(r);
+        if (gpu) log(`note: ${gpu}`);
         if (outcome.stopped) r.partial = true;
         results.push(r);
       }
@@ -209,6 +218,15 @@ export async function runBenchmark(
     }
   }
   return document();
+}
+
+/** IOPOLL on a queue without poll queues fails every IO with EOPNOTSUPP: say so up front. */
+function checkHipri(config: BenchConfig, env: Record<string, unknown>): void {
+  if (!config.hipri || env.io_poll !== false) return;
+  const device = env.queue_device ?? env.device;
+  throw new UsageError(
+    `--hipri needs a device with poll queues (io_poll=1); /dev/${device} has none (drop --hipri, or load the driver with poll queues, e.g. nvme.poll_queues=4)`,
+  );
 }
 
 function rootCause(failures: { worker: number; message: string }[]): string {
