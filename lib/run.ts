@@ -20,7 +20,6 @@ import {
   statOrNull,
   type Target,
 } from "./files.ts";
-import { attachGpu, gpuEnv, gpuLine, gpuPlanFor, prepareGpu } from "./gpu.ts";
 import { runPool } from "./pool.ts";
 import { aggregate } from "./report.ts";
 import type { TaskSpec } from "./schedule.ts";
@@ -152,7 +151,6 @@ export async function runBenchmark(
       "--validate checks sequential read/write only; drop it for random workloads",
     );
   }
-  const gpuRun = prepareGpu(config);
   const engine = chooseEngine(config);
   if (engine.reason !== "io_uring is available" && config.engine === "auto") {
     log(`note: ${engine.reason}`);
@@ -180,8 +178,6 @@ export async function runBenchmark(
         checkOpenable(config, targets[0]);
       }
       if (index === 0) env = await describe(config, targets[0].path, engine, align);
-      if (index === 0) checkHipri(config, env);
-      if (index === 0 && gpuRun) env.gpu = gpuEnv(gpuRun);
       const specs: TaskSpec[] = targets.map((t) => ({
         worker: t.worker,
         workload,
@@ -191,7 +187,6 @@ export async function runBenchmark(
         engine: engine.engine,
         alignBytes: align,
         seed: config.seed + 0x5eed,
-        gpu: gpuRun ? gpuPlanFor(gpuRun, { config, worker: t.worker, ioSizeBytes: t.ioSizeBytes }) : undefined,
       }));
       log(
         `${workload}: ${config.threads} worker(s), ${
@@ -204,9 +199,7 @@ export async function runBenchmark(
         throw new RunFailure(rootCause(outcome.failures), document());
       }
       if (outcome.results.length > 0) {
-        const r = attachGpu(aggregate(workload, outcome.results), outcome.results);
-        const gpu = gpuLine(r);
-        if (gpu) log(`note: ${gpu}`);
+        const r = aggregate(workload, outcome.results);
         if (outcome.stopped) r.partial = true;
         results.push(r);
       }
@@ -218,15 +211,6 @@ export async function runBenchmark(
     }
   }
   return document();
-}
-
-/** IOPOLL on a queue without poll queues fails every IO with EOPNOTSUPP: say so up front. */
-function checkHipri(config: BenchConfig, env: Record<string, unknown>): void {
-  if (!config.hipri || env.io_poll !== false) return;
-  const device = env.queue_device ?? env.device;
-  throw new UsageError(
-    `--hipri needs a device with poll queues (io_poll=1); /dev/${device} has none (drop --hipri, or load the driver with poll queues, e.g. nvme.poll_queues=4)`,
-  );
 }
 
 function rootCause(failures: { worker: number; message: string }[]): string {
