@@ -2,7 +2,7 @@ import type { AlignedBuffer } from "./buffer.ts";
 import { AioError, check } from "./errors.ts";
 import type { AioFile } from "./file.ts";
 import { native } from "./native.ts";
-import { ENGINE, FLAG, MODE, PARAM, REQUEST, STAT } from "./symbols.ts";
+import { ENGINE, FLAG, INTERVAL_FIELDS, MODE, PARAM, REQUEST, STAT } from "./symbols.ts";
 
 /** Native engines. */
 export type NativeEngine = keyof typeof ENGINE;
@@ -33,6 +33,20 @@ export interface AioHandleOptions {
   nonvectored?: boolean;
   /** Record per-IO latency (default true). */
   latency?: boolean;
+  /** Keep a per-interval series (bytes, IOs, p99) every this many seconds (see `intervals()`). */
+  logIntervalS?: number;
+}
+
+/** One lane's record of one `logIntervalS` interval (see `AioHandle.intervals`). */
+export interface IntervalRecord {
+  /** The interval covers [index, index + 1) × logIntervalS from the lane's first request. */
+  index: number;
+  /** Seconds from the lane's origin to the interval's end as the lane noticed it. */
+  endS: number;
+  bytes: number;
+  ios: number;
+  /** p99 completion latency in ns (0 when latency isn't recorded). */
+  p99Ns: number;
 }
 
 /** Extra knobs of one request. */
@@ -63,6 +77,8 @@ export interface HandleStats {
   latencyMinNs: number;
   latencyMaxNs: number;
   latencySumNs: number;
+  /** Interval records lost because a lane's log (4096 records) was full. */
+  intervalsDropped: number;
 }
 
 /**
@@ -79,7 +95,9 @@ export interface HandleStats {
  * ```
  */
 export class AioHandle {
-  readonly options: Readonly<Required<Omit<AioHandleOptions, "sqthreadPollCpu">>>;
+  readonly options: Readonly<
+    Required<Omit<AioHandleOptions, "sqthreadPollCpu" | "logIntervalS">>
+  >;
   #address: bigint;
   #request = new BigUint64Array(REQUEST.count);
   #stats = new BigUint64Array(STAT.count);
@@ -119,6 +137,37 @@ export class AioHandle {
       hint: o.sqthreadPoll ? "SQPOLL may need root or a newer kernel" : undefined,
     });
     this.#address = out[0];
+    if (options.logIntervalS !== undefined) this.setLogInterval(options.logIntervalS);
+  }
+
+  /** Starts (or with 0 stops) the per-interval series; clears what was recorded. */
+  setLogInterval(seconds: number): void {
+    if (!(seconds >= 0 && Number.isFinite(seconds))) {
+      throw new RangeError(`log interval ${seconds} s must be a finite number >= 0`);
+    }
+    const ns = BigInt(Math.round(seconds * 1e9));
+    check(native().aiob_handle_log_interval(this.#alive(), ns), { op: "set the log interval" });
+  }
+
+  /** Every lane's interval records since creation or `resetStats()` (lane by lane). */
+  intervals(): IntervalRecord[] {
+    const lib = native();
+    const address = this.#alive();
+    const count = Number(lib.aiob_handle_intervals(address, new BigUint64Array(0), 0));
+    const raw = new BigUint64Array(count * INTERVAL_FIELDS);
+    const got = Math.min(count, Number(lib.aiob_handle_intervals(address, raw, count)));
+    const records: IntervalRecord[] = [];
+    for (let i = 0; i < got; i++) {
+      const r = raw.subarray(i * INTERVAL_FIELDS, (i + 1) * INTERVAL_FIELDS);
+      records.push({
+        index: Number(r[0]),
+        endS: Number(r[1]) / 1e9,
+        bytes: Number(r[2]),
+        ios: Number(r[3]),
+        p99Ns: Number(r[4]),
+      });
+    }
+    return records;
   }
 
   /** Synchronous read of `nbytes` at `offset` into the buffer; returns bytes read. */
@@ -181,6 +230,7 @@ export class AioHandle {
       latencyMinNs: Number(s[STAT.latMinNs]),
       latencyMaxNs: Number(s[STAT.latMaxNs]),
       latencySumNs: Number(s[STAT.latSumNs]),
+      intervalsDropped: Number(s[STAT.intervalsDropped]),
     };
   }
 

@@ -1,7 +1,7 @@
 /** The native symbols of libaiobench (zig/src/root.zig); the one place they are declared. */
 
 /** ABI version this TypeScript expects; must equal `aiob_abi_version()` of the loaded library. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** Native library symbols for `Deno.dlopen`. */
 export const symbols = {
@@ -17,6 +17,8 @@ export const symbols = {
   aiob_handle_stats: { parameters: ["u64", "buffer"], result: "void" },
   aiob_handle_histogram: { parameters: ["u64", "buffer", "u32"], result: "i32" },
   aiob_handle_reset_stats: { parameters: ["u64"], result: "void" },
+  aiob_handle_log_interval: { parameters: ["u64", "u64"], result: "i32" },
+  aiob_handle_intervals: { parameters: ["u64", "buffer", "u32"], result: "i64" },
   aiob_buffer_alloc: { parameters: ["u64", "u32", "buffer"], result: "i32" },
   aiob_buffer_free: { parameters: ["u64", "u64"], result: "i32" },
   aiob_pattern_fill: { parameters: ["u64", "u64", "u64", "u64"], result: "void" },
@@ -88,8 +90,12 @@ export const STAT = {
   errLen: 15,
   errGot: 16,
   lanes: 17,
+  intervalsDropped: 18,
   count: 20,
 } as const;
+
+/** u64 fields per record of `aiob_handle_intervals`: index, end_ns, bytes, ios, p99_ns. */
+export const INTERVAL_FIELDS = 5;
 
 /** Bits for `aiob_file_open`. */
 export const OPEN = { write: 1, create: 2, direct: 4, exclusive: 8, truncate: 16 } as const;

@@ -5,6 +5,7 @@
  * @module
  */
 import { mergeHistograms, summarize } from "./histogram.ts";
+import { workerIntervals } from "./intervals.ts";
 import type { BenchResult, OpResult, WorkerResult, Workload } from "./types.ts";
 
 const GIB = 2 ** 30;
@@ -31,8 +32,11 @@ export function aggregate(op: Workload, workers: WorkerResult[], cpu?: ProcessCp
     maxNs: Math.max(0, ...withLatency.map((w) => w.latencyMaxNs)),
     sumNs: withLatency.reduce((s, w) => s + w.latencySumNs, 0),
   });
-  const user = cpu?.user_s ?? workers.reduce((s, w) => s + w.cpuUserSeconds, 0);
-  const sys = cpu?.sys_s ?? workers.reduce((s, w) => s + w.cpuSystemSeconds, 0);
+  const threadsUser = workers.reduce((s, w) => s + w.cpuUserSeconds, 0);
+  const threadsSys = workers.reduce((s, w) => s + w.cpuSystemSeconds, 0);
+  const process = cpu ?? processCpuOf(workers);
+  const user = process?.user_s ?? threadsUser;
+  const sys = process?.sys_s ?? threadsSys;
   const cpuSeconds = user + sys;
   return {
     op,
@@ -48,6 +52,9 @@ export function aggregate(op: Workload, workers: WorkerResult[], cpu?: ProcessCp
       sys_s: sys,
       ios_per_cpu_s: cpuSeconds > 0 ? ios / cpuSeconds : 0,
       cpu_us_per_io: ios > 0 ? (cpuSeconds * 1e6) / ios : 0,
+      source: process ? "process" : "threads",
+      threads_user_s: threadsUser,
+      threads_sys_s: threadsSys,
     },
     errors: workers.reduce((s, w) => s + w.errors, 0),
     latency_histogram: histogram,
@@ -60,8 +67,18 @@ export function aggregate(op: Workload, workers: WorkerResult[], cpu?: ProcessCp
       task_latency_s: w.taskSeconds,
       e2e_latency_s: w.e2eSeconds,
       errors: w.errors,
+      cpu_user_s: w.cpuUserSeconds,
+      cpu_sys_s: w.cpuSystemSeconds,
     })),
+    intervals: workerIntervals(workers),
   };
+}
+
+/** Worker 0's reading of the process CPU over the timed region, when it took one. */
+function processCpuOf(workers: WorkerResult[]): ProcessCpu | undefined {
+  const w = workers.find((w) => w.processCpuUserSeconds !== undefined);
+  if (!w || w.partial) return undefined;
+  return { user_s: w.processCpuUserSeconds!, sys_s: w.processCpuSystemSeconds ?? 0 };
 }
 
 /** "Read" or "Write", as ds_aio names the op in its lines (random workloads keep their name). */

@@ -178,6 +178,7 @@ export async function runBenchmark(
         checkOpenable(config, targets[0]);
       }
       if (index === 0) env = await describe(config, targets[0].path, engine, align);
+      if (index === 0) checkHipri(config, env);
       const specs: TaskSpec[] = targets.map((t) => ({
         worker: t.worker,
         workload,
@@ -211,6 +212,15 @@ export async function runBenchmark(
     }
   }
   return document();
+}
+
+/** IOPOLL on a queue without poll queues fails every IO with EOPNOTSUPP: say so up front. */
+function checkHipri(config: BenchConfig, env: Record<string, unknown>): void {
+  if (!config.hipri || env.io_poll !== false) return;
+  const device = env.queue_device ?? env.device;
+  throw new UsageError(
+    `--hipri needs a device with poll queues (io_poll=1); /dev/${device} has none (drop --hipri, or load the driver with poll queues, e.g. nvme.poll_queues=4)`,
+  );
 }
 
 function rootCause(failures: { worker: number; message: string }[]): string {

@@ -5,6 +5,7 @@
  * @module
  */
 import { AioError } from "../ffi/errors.ts";
+import { processCpuSeconds } from "../ffi/handle.ts";
 import { Barrier, BarrierAbortedError } from "./barrier.ts";
 import { getSchedule, type TaskContext, type TaskSpec, writes } from "./schedule.ts";
 import type { WorkerResult } from "./types.ts";
@@ -55,7 +56,8 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
   log(`pre-task done in ${((performance.now() - t) / 1000).toFixed(6)} sec`);
   post({ type: "handle", worker: spec.worker, address: ctx.handle.nativeAddress.toString() });
   if (Atomics.load(stopped, 0) !== 0) ctx.handle.cancel();
-  const m = { task: 0, e2e: 0, bytes: 0, loops: 0, partial: false };
+  if (c.logIntervalS) ctx.handle.setLogInterval(c.logIntervalS);
+  const m: LoopTotals = { task: 0, e2e: 0, bytes: 0, loops: 0, partial: false };
   try {
     wait();
     for (let i = 0; i < c.warmupLoops; i++) {
@@ -72,6 +74,9 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
       log(`ramp of ${c.rampTimeS} sec done`);
     }
     if (!c.includeWarmupTime) ctx.handle.resetStats();
+    // Process CPU (every thread, SQPOLL's included) over the timed region: the loops start
+    // together after a barrier and end at one, so one worker's reading covers them all.
+    const cpuStart = spec.worker === 0 ? processCpuSeconds() : undefined;
     for (let i = 0; i < c.loops; i++) {
       t = performance.now();
       let moved = 0;
@@ -88,6 +93,10 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
       wait();
       addLoop(m, moved, t, t1, performance.now());
       log(`main task ${i} done: task ${((t1 - t) / 1000).toFixed(6)} sec`);
+    }
+    if (cpuStart) {
+      const cpuEnd = processCpuSeconds();
+      m.processCpu = { user: cpuEnd.user - cpuStart.user, system: cpuEnd.system - cpuStart.system };
     }
     if (c.validate && !m.partial) validateBuffer(ctx);
     return result(ctx, m);
@@ -116,10 +125,16 @@ function addLoop(
   m.loops += 1;
 }
 
-function result(
-  ctx: TaskContext,
-  m: { task: number; e2e: number; bytes: number; loops: number; partial: boolean },
-): WorkerResult {
+interface LoopTotals {
+  task: number;
+  e2e: number;
+  bytes: number;
+  loops: number;
+  partial: boolean;
+  processCpu?: { user: number; system: number };
+}
+
+function result(ctx: TaskContext, m: LoopTotals): WorkerResult {
   const s = ctx.handle.stats();
   return {
     worker: ctx.spec.worker,
@@ -140,6 +155,11 @@ function result(
     shortResubmits: s.shortResubmits,
     partial: m.partial,
     loopsDone: m.loops,
+    intervals: ctx.spec.config.logIntervalS
+      ? { intervalS: ctx.spec.config.logIntervalS, samples: ctx.handle.intervals() }
+      : undefined,
+    processCpuUserSeconds: m.processCpu?.user,
+    processCpuSystemSeconds: m.processCpu?.system,
   };
 }
 

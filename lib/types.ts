@@ -101,6 +101,23 @@ export interface WorkerResult {
   /** The run was stopped before this worker finished its loops. */
   partial: boolean;
   loopsDone: number;
+  /** `--log_interval`: every lane's interval records (merged by index in lib/intervals.ts). */
+  intervals?: { intervalS: number; samples: IntervalSample[] };
+  /** Process CPU over the timed region (every thread; measured by worker 0 only). */
+  processCpuUserSeconds?: number;
+  processCpuSystemSeconds?: number;
+}
+
+/** One lane's record of one `--log_interval` interval (see `AioHandle.intervals`). */
+export interface IntervalSample {
+  /** The interval covers [index, index + 1) × interval from the lane's first measured IO. */
+  index: number;
+  /** Seconds from the lane's origin to the interval's end, as the lane noticed it. */
+  endS: number;
+  bytes: number;
+  ios: number;
+  /** p99 completion latency in ns; 0 without latency recording. */
+  p99Ns: number;
 }
 
 /** One entry of `results[]` in the `aiobench/1` JSON. */
@@ -113,7 +130,17 @@ export interface OpResult {
   e2e_gib_s: number;
   iops: number;
   latency_us: LatencySummary | null;
-  cpu: { user_s: number; sys_s: number; ios_per_cpu_s: number; cpu_us_per_io: number };
+  cpu: {
+    user_s: number;
+    sys_s: number;
+    ios_per_cpu_s: number;
+    cpu_us_per_io: number;
+    /** What user_s/sys_s measure: the whole process over the timed region, or the IO threads. */
+    source?: "process" | "threads";
+    /** The IO threads' own CPU (RUSAGE_THREAD, summed over workers and lanes). */
+    threads_user_s?: number;
+    threads_sys_s?: number;
+  };
   errors: number;
   partial: boolean;
   workers: Array<{
@@ -124,6 +151,9 @@ export interface OpResult {
     task_latency_s: number;
     e2e_latency_s: number;
     errors: number;
+    /** This worker's IO threads' CPU. */
+    cpu_user_s?: number;
+    cpu_sys_s?: number;
   }>;
   intervals?: Array<{ t_s: number; bytes: number; iops: number; p99_us: number | null }>;
   /** The merged per-IO latency histogram, sparse `[bucket, count]` (see lib/histogram.ts). */

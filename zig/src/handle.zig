@@ -76,6 +76,97 @@ pub const Counters = struct {
     cpu_sys_ns: u64 = 0,
 };
 
+/// One closed interval of a lane's --log_interval series.
+pub const IntervalRecord = struct {
+    /// Interval number: it covers [index, index + 1) × interval_ns from the lane's origin.
+    index: u64,
+    /// When the lane noticed the interval's end (ns from its origin); for a still-open
+    /// interval, its last completion.
+    end_ns: u64,
+    bytes: u64,
+    ios: u64,
+    /// p99 completion latency of the interval's IOs (0 without latency recording).
+    p99_ns: u64,
+};
+
+pub const interval_records_max: u32 = 4096;
+
+/// Per-lane --log_interval state, allocated only when an interval is set.
+const IntervalLog = struct {
+    interval_ns: u64,
+    records: []IntervalRecord,
+    count: u32 = 0,
+    dropped: u64 = 0,
+    /// CLOCK_MONOTONIC origin, set by the first request after a reset (0 = not yet).
+    origin_ns: u64 = 0,
+    index: u64 = 0,
+    next_ns: u64 = 0,
+    last_ns: u64 = 0,
+    bytes_at_start: u64 = 0,
+    ios_at_start: u64 = 0,
+    /// The histogram at the start of the open interval (the interval's p99 is from the diff).
+    snapshot: *histogram.Histogram,
+
+    fn init(allocator: std.mem.Allocator, interval_ns: u64) !IntervalLog {
+        assert(interval_ns > 0);
+        const records = try allocator.alloc(IntervalRecord, interval_records_max);
+        errdefer allocator.free(records);
+        const snapshot = try allocator.create(histogram.Histogram);
+        snapshot.* = .{};
+        return .{ .interval_ns = interval_ns, .records = records, .snapshot = snapshot };
+    }
+
+    fn deinit(self: *IntervalLog, allocator: std.mem.Allocator) void {
+        allocator.free(self.records);
+        allocator.destroy(self.snapshot);
+    }
+
+    fn reset(self: *IntervalLog) void {
+        self.count = 0;
+        self.dropped = 0;
+        self.origin_ns = 0;
+        self.snapshot.reset();
+    }
+
+    /// Called at the start of each request: the first one after a reset fixes the origin.
+    fn begin(self: *IntervalLog, now_ns: u64, counters: *const Counters, h: *const histogram.Histogram) void {
+        if (self.origin_ns != 0) return;
+        self.origin_ns = now_ns;
+        self.index = 0;
+        self.next_ns = now_ns + self.interval_ns;
+        self.last_ns = now_ns;
+        self.bytes_at_start = counters.bytes;
+        self.ios_at_start = counters.ios;
+        self.snapshot.* = h.*;
+    }
+
+    /// Closes the open interval once now_ns is past its end (cold: once per interval).
+    fn tick(self: *IntervalLog, now_ns: u64, counters: *const Counters, h: *const histogram.Histogram) void {
+        self.last_ns = now_ns;
+        if (now_ns < self.next_ns) return;
+        if (self.count < self.records.len) {
+            self.records[self.count] = self.open(now_ns, counters, h);
+            self.count += 1;
+        } else self.dropped += 1;
+        self.index = (now_ns - self.origin_ns) / self.interval_ns;
+        self.next_ns = self.origin_ns + (self.index + 1) * self.interval_ns;
+        self.bytes_at_start = counters.bytes;
+        self.ios_at_start = counters.ios;
+        self.snapshot.* = h.*;
+    }
+
+    /// The open interval as a record (ending at end_ns).
+    fn open(self: *const IntervalLog, end_ns: u64, counters: *const Counters, h: *const histogram.Histogram) IntervalRecord {
+        return .{
+            .index = self.index,
+            .end_ns = end_ns -| self.origin_ns,
+            .bytes = counters.bytes - self.bytes_at_start,
+            .ios = counters.ios - self.ios_at_start,
+            .p99_ns = histogram.quantileOfDiff(h, self.snapshot, 0.99),
+        };
+    }
+};
+
 pub const ErrorInfo = struct {
     code: i32 = 0,
     op: Op = .read,
@@ -223,6 +314,7 @@ pub const Lane = struct {
     quit: bool = false,
     job: ?Cursor = null,
     job_result: i64 = 0,
+    intervals: ?IntervalLog = null,
 
     fn init(self: *Lane, handle: *Handle, index: u32) !void {
         const allocator = handle.allocator;
@@ -247,6 +339,7 @@ pub const Lane = struct {
 
     fn deinit(self: *Lane) void {
         const allocator = self.handle.allocator;
+        if (self.intervals) |*log| log.deinit(allocator);
         self.engine.deinit(allocator);
         allocator.free(self.slots);
         allocator.free(self.slots_free);
@@ -284,10 +377,15 @@ pub const Lane = struct {
         var bytes: u64 = 0;
         var stopping = false;
         var now = common.nowNs();
+        if (self.intervals) |*log| log.begin(now, &self.counters, &self.histogram);
+        const clocked = config.latency or cursor.deadline_ns != 0 or self.intervals != null;
         while (true) {
             if (!stopping and (config.overlap_events or inflight == 0)) {
                 stopping = @atomicLoad(bool, &self.handle.cancelled, .monotonic);
                 if (stopping) _ = self.fail(-code_cancelled, .{ .op = .read, .offset = 0, .len = 0, .got = 0 });
+                // Stamp this batch just before it is prepared and submitted (not at the
+                // previous reap), so completion processing isn't counted as IO latency.
+                if (config.latency and inflight < qd) now = common.nowNs();
                 while (!stopping and inflight < qd and !cursor.done(now)) {
                     const io = cursor.take(config.block_size);
                     self.issue(io.op, request, io.offset, io.len, now);
@@ -302,7 +400,7 @@ pub const Lane = struct {
             const min: u32 = if (config.overlap_events) 1 else inflight;
             const n = self.engine.reap(min, self.completions);
             if (n < 0) return self.abandon(n, inflight);
-            if (config.latency or cursor.deadline_ns != 0) now = common.nowNs();
+            if (clocked) now = common.nowNs();
             for (self.completions[0..@intCast(n)]) |c| {
                 const finished = self.complete(c, request, now, stopping);
                 if (finished) |moved| {
@@ -310,6 +408,7 @@ pub const Lane = struct {
                     if (moved >= 0) bytes += @intCast(moved) else stopping = true;
                 }
             }
+            if (self.intervals) |*log| log.tick(now, &self.counters, &self.histogram);
         }
         if (self.failure.code != 0) return -@as(i64, self.failure.code);
         return @intCast(bytes);
@@ -573,7 +672,73 @@ pub const Handle = struct {
             lane.counters = .{};
             lane.histogram.reset();
             lane.engine.resetCalls();
+            if (lane.intervals) |*log| log.reset();
         }
+    }
+
+    /// Sets (or, with 0, removes) the --log_interval of every lane. Cold path; not while a
+    /// request is in flight.
+    pub fn setLogInterval(self: *Handle, interval_ns: u64) !void {
+        if (self.pending) return error.Busy;
+        for (self.lanes) |*lane| {
+            if (lane.intervals) |*log| log.deinit(self.allocator);
+            lane.intervals = null;
+        }
+        if (interval_ns == 0) return;
+        var ready: usize = 0;
+        errdefer for (self.lanes[0..ready]) |*lane| {
+            lane.intervals.?.deinit(self.allocator);
+            lane.intervals = null;
+        };
+        for (self.lanes) |*lane| {
+            lane.intervals = try IntervalLog.init(self.allocator, interval_ns);
+            ready += 1;
+        }
+    }
+
+    /// How many interval records there are: every lane's closed intervals, then its open one
+    /// (if it saw IO), lane by lane.
+    pub fn intervalCount(self: *const Handle) usize {
+        var n: usize = 0;
+        for (self.lanes) |*lane| n += laneRecordCount(lane);
+        return n;
+    }
+
+    fn laneRecordCount(lane: *const Lane) usize {
+        const log = if (lane.intervals) |*l| l else return 0;
+        if (log.origin_ns == 0) return 0;
+        return log.count + @intFromBool(lane.counters.ios != log.ios_at_start);
+    }
+
+    /// Fills out with records first..first+out.len (in intervalRecords' order); returns how
+    /// many it wrote.
+    pub fn intervalRecordsFrom(self: *const Handle, first: usize, out: []IntervalRecord) usize {
+        var skip = first;
+        var n: usize = 0;
+        for (self.lanes) |*lane| {
+            const lane_count = laneRecordCount(lane);
+            if (skip >= lane_count) {
+                skip -= lane_count;
+                continue;
+            }
+            const log = &lane.intervals.?;
+            var i = skip;
+            skip = 0;
+            while (i < lane_count and n < out.len) : (i += 1) {
+                out[n] = if (i < log.count) log.records[i] else log.open(log.last_ns, &lane.counters, &lane.histogram);
+                n += 1;
+            }
+            if (n == out.len) break;
+        }
+        return n;
+    }
+
+    pub fn intervalsDropped(self: *const Handle) u64 {
+        var sum: u64 = 0;
+        for (self.lanes) |*lane| if (lane.intervals) |*log| {
+            sum += log.dropped;
+        };
+        return sum;
     }
 
     pub fn lastError(self: *const Handle) ErrorInfo {

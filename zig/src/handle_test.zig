@@ -124,3 +124,41 @@ test "random offsets stay block-aligned inside the region" {
     try std.testing.expect(blocks_read > 100);
     try std.testing.expectEqual(@as(u64, 256), h.counters().ios);
 }
+
+test "log interval: time-based randread closes one record per interval, totals add up" {
+    const size = 1024 * 1024;
+    const file = try TempFile.create("/tmp/aiobench-zig-interval.bin", size, 6);
+    defer file.destroy();
+    const buf = try alignedBuffer(size);
+    defer std.testing.allocator.free(buf);
+    for ([_]u32{ 0, 2 }) |io_parallel| {
+        const h = try Handle.create(std.testing.allocator, config(.io_uring, 4096, 8, io_parallel, true, false));
+        defer h.destroy();
+        try h.setLogInterval(50 * std.time.ns_per_ms);
+        const request = handle_mod.Request{ .mode = .randread, .fd = file.fd, .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = size, .seed = 1, .runtime_ns = 320 * std.time.ns_per_ms, .time_based = true };
+        const moved = if (io_parallel == 0) h.runSync(request) else blk: {
+            try std.testing.expectEqual(@as(i32, 0), h.start(request));
+            break :blk h.wait();
+        };
+        try std.testing.expect(moved > 0);
+        var records: [64]handle_mod.IntervalRecord = undefined;
+        const n = h.intervalCount();
+        try std.testing.expectEqual(n, h.intervalRecordsFrom(0, &records));
+        const lanes = @max(1, io_parallel);
+        // 320 ms at 50 ms: 6 closed intervals and one open one per lane (a loaded machine may
+        // notice a boundary late, merging two intervals into one record).
+        try std.testing.expect(n >= 4 * lanes and n <= 7 * lanes);
+        var bytes: u64 = 0;
+        var ios: u64 = 0;
+        for (records[0..n]) |r| {
+            bytes += r.bytes;
+            ios += r.ios;
+            try std.testing.expect(r.ios == 0 or r.p99_ns > 0);
+            try std.testing.expect(r.end_ns >= r.index * 50 * std.time.ns_per_ms);
+        }
+        try std.testing.expectEqual(h.counters().bytes, bytes);
+        try std.testing.expectEqual(h.counters().ios, ios);
+        h.resetStats();
+        try std.testing.expectEqual(@as(usize, 0), h.intervalCount());
+    }
+}

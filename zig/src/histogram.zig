@@ -51,6 +51,22 @@ pub const Histogram = struct {
     }
 };
 
+/// The quantile q of the samples recorded in `now` since `before` was copied from it (the
+/// midpoint of the bucket holding it; 0 when there are none). Cold path: one pass.
+pub fn quantileOfDiff(now: *const Histogram, before: *const Histogram, q: f64) u64 {
+    assert(q >= 0 and q <= 1);
+    assert(now.count >= before.count);
+    const count = now.count - before.count;
+    if (count == 0) return 0;
+    const rank: u64 = @max(1, @as(u64, @intFromFloat(@ceil(q * @as(f64, @floatFromInt(count))))));
+    var seen: u64 = 0;
+    for (now.buckets, before.buckets, 0..) |n, b, i| {
+        seen += n - b;
+        if (seen >= rank) return @min(midpoint(i), now.max_ns);
+    }
+    return now.max_ns;
+}
+
 pub fn index(value: u64) usize {
     if (value < sub_count) return @intCast(value);
     const exponent: u64 = @min(63 - @clz(value), exponent_max);
@@ -103,4 +119,42 @@ test "quantiles of a known uniform sample" {
     try std.testing.expect(@abs(p99 - 990_000) / 990_000 < 0.01);
     try std.testing.expectEqual(@as(u64, 10), h.min_ns);
     try std.testing.expectEqual(@as(u64, 1_000_000), h.max_ns);
+}
+
+fn exactQuantile(sorted: []const u64, q: f64) u64 {
+    const rank: usize = @max(1, @as(usize, @intFromFloat(@ceil(q * @as(f64, @floatFromInt(sorted.len))))));
+    return sorted[rank - 1];
+}
+
+test "percentiles within 1% of the exact percentiles of skewed samples" {
+    var prng = std.Random.DefaultPrng.init(7);
+    const samples = try std.testing.allocator.alloc(u64, 50_000);
+    defer std.testing.allocator.free(samples);
+    var h = Histogram{};
+    for (samples) |*x| {
+        // Log-normal-ish: 1 µs .. ~10 ms with a long tail, like device latency.
+        const e = prng.random().float(f64) * 14.0 + 10.0;
+        x.* = @intFromFloat(std.math.pow(f64, 2.0, e) * (1.0 + prng.random().float(f64)));
+        h.record(x.*);
+    }
+    std.mem.sort(u64, samples, {}, std.sort.asc(u64));
+    for ([_]f64{ 0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999, 1.0 }) |q| {
+        const want = @as(f64, @floatFromInt(exactQuantile(samples, q)));
+        const got = @as(f64, @floatFromInt(h.quantile(q)));
+        try std.testing.expect(@abs(got - want) / want <= 0.01);
+    }
+    try std.testing.expectEqual(samples[0], h.min_ns);
+    try std.testing.expectEqual(samples[samples.len - 1], h.max_ns);
+}
+
+test "quantileOfDiff sees only the samples recorded after the snapshot" {
+    var h = Histogram{};
+    for (0..1000) |_| h.record(1_000_000); // 1 ms, before the snapshot
+    const before = h;
+    for (1..1001) |x| h.record(x * 1000); // 1..1000 µs after it
+    const p99 = @as(f64, @floatFromInt(quantileOfDiff(&h, &before, 0.99)));
+    try std.testing.expect(@abs(p99 - 990_000) / 990_000 <= 0.01);
+    const p50 = @as(f64, @floatFromInt(quantileOfDiff(&h, &before, 0.5)));
+    try std.testing.expect(@abs(p50 - 500_000) / 500_000 <= 0.01);
+    try std.testing.expectEqual(@as(u64, 0), quantileOfDiff(&h, &h, 0.99));
 }

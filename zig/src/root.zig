@@ -3,6 +3,7 @@
 //! Every handle is owned by its caller; the library keeps no global mutable state.
 const std = @import("std");
 const linux = std.os.linux;
+const assert = std.debug.assert;
 const handle_mod = @import("handle.zig");
 const histogram = @import("histogram.zig");
 const common = @import("engine/common.zig");
@@ -12,7 +13,7 @@ const Handle = handle_mod.Handle;
 const allocator = std.heap.c_allocator;
 
 /// Bumped whenever an exported signature or array layout changes; ffi/native.ts checks it.
-pub const abi_version: u32 = 1;
+pub const abi_version: u32 = 2;
 
 // Layout of the u64 array given to aiob_handle_create (mirrored in ffi/symbols.ts).
 const p_block_size = 0;
@@ -135,7 +136,7 @@ export fn aiob_cancel(h: *Handle) void {
 
 /// Fills out[0..20]: ios, bytes, errors, short_resubmits, cpu_user_ns, cpu_sys_ns,
 /// enter_calls, sqes_submitted, lat_count, lat_min_ns, lat_max_ns, lat_sum_ns,
-/// err_code, err_op, err_offset, err_len, err_got, lanes, 0, 0.
+/// err_code, err_op, err_offset, err_len, err_got, lanes, intervals_dropped, 0.
 export fn aiob_handle_stats(h: *const Handle, out: [*]u64) void {
     const c = h.counters();
     const calls = h.engineCalls();
@@ -151,13 +152,40 @@ export fn aiob_handle_stats(h: *const Handle, out: [*]u64) void {
     }
     const e = h.lastError();
     const values = [s_count]u64{
-        c.ios,            c.bytes,                            c.errors, c.short_resubmits,
-        c.cpu_user_ns,    c.cpu_sys_ns,                       calls[0], calls[1],
-        lat_count,        if (lat_count == 0) 0 else lat_min, lat_max,  lat_sum,
-        @intCast(e.code), @intFromEnum(e.op),                 e.offset, e.len,
-        e.got,            h.lanes.len,                        0,        0,
+        c.ios,            c.bytes,                            c.errors,             c.short_resubmits,
+        c.cpu_user_ns,    c.cpu_sys_ns,                       calls[0],             calls[1],
+        lat_count,        if (lat_count == 0) 0 else lat_min, lat_max,              lat_sum,
+        @intCast(e.code), @intFromEnum(e.op),                 e.offset,             e.len,
+        e.got,            h.lanes.len,                        h.intervalsDropped(), 0,
     };
     @memcpy(out[0..s_count], &values);
+}
+
+/// Sets the --log_interval of every lane (0 removes it); allocates the lanes' bounded
+/// interval logs (handle_mod.interval_records_max each). Not while a request is in flight.
+export fn aiob_handle_log_interval(h: *Handle, interval_ns: u64) i32 {
+    h.setLogInterval(interval_ns) catch |err| return switch (err) {
+        error.Busy => -handle_mod.code_busy,
+        error.OutOfMemory => -@as(i32, @intFromEnum(linux.E.NOMEM)),
+    };
+    return 0;
+}
+
+/// Copies up to `capacity` interval records, 5 u64 each (index, end_ns, bytes, ios, p99_ns),
+/// lane by lane; each lane's still-open interval comes last. Returns how many there are.
+export fn aiob_handle_intervals(h: *const Handle, out: [*]u64, capacity: u32) i64 {
+    const total = h.intervalCount();
+    const want = @min(total, capacity);
+    // Gathered in small batches so nothing is allocated here.
+    var batch: [64]handle_mod.IntervalRecord = undefined;
+    var written: usize = 0;
+    while (written < want) {
+        const got = h.intervalRecordsFrom(written, batch[0..@min(batch.len, want - written)]);
+        assert(got > 0);
+        for (batch[0..got], written..) |r, i| out[i * 5 ..][0..5].* = .{ r.index, r.end_ns, r.bytes, r.ios, r.p99_ns };
+        written += got;
+    }
+    return @intCast(total);
 }
 
 /// Copies the handle's merged latency histogram (aiob_histogram_buckets() counts, in ns buckets).

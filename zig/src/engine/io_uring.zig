@@ -5,6 +5,9 @@ const linux = std.os.linux;
 const assert = std.debug.assert;
 const common = @import("common.zig");
 
+const setup_deferred: u32 = linux.IORING_SETUP_COOP_TASKRUN | linux.IORING_SETUP_SINGLE_ISSUER |
+    linux.IORING_SETUP_DEFER_TASKRUN | linux.IORING_SETUP_R_DISABLED;
+
 pub const Engine = struct {
     ring: linux.IoUring,
     options: common.Options,
@@ -15,6 +18,8 @@ pub const Engine = struct {
     registered_fd: i32 = -1,
     registered_buf_addr: u64 = 0,
     registered_buf_len: u64 = 0,
+    /// Created with R_DISABLED: the first attach() enables it on the thread that will submit.
+    disabled: bool = false,
 
     pub fn init(allocator: std.mem.Allocator, options: common.Options) !Engine {
         assert(options.queue_depth >= 1);
@@ -29,9 +34,19 @@ pub const Engine = struct {
             }
         }
         if (options.iopoll) params.flags |= linux.IORING_SETUP_IOPOLL;
-        const ring = try linux.IoUring.init_params(@intCast(entries), &params);
+        // As fio 3.33 does: completions are only run when this thread asks for them (no task
+        // work interrupting the submitter). SINGLE_ISSUER binds the ring to the thread that
+        // enables it, so the ring starts disabled and attach() enables it on the lane's thread.
+        var deferred = params;
+        if (!options.sqpoll) deferred.flags |= setup_deferred;
+        var disabled = !options.sqpoll;
+        const ring = linux.IoUring.init_params(@intCast(entries), &deferred) catch |err| blk: {
+            if (err != error.ArgumentsInvalid or !disabled) return err;
+            disabled = false; // a kernel before 6.1: plain setup
+            break :blk try linux.IoUring.init_params(@intCast(entries), &params);
+        };
         const iovecs = try allocator.alloc(std.posix.iovec, options.queue_depth);
-        return .{ .ring = ring, .options = options, .iovecs = iovecs };
+        return .{ .ring = ring, .options = options, .iovecs = iovecs, .disabled = disabled };
     }
 
     pub fn deinit(self: *Engine, allocator: std.mem.Allocator) void {
@@ -42,6 +57,11 @@ pub const Engine = struct {
     /// Registers the file and buffer once per distinct pair (cold path: called per request).
     pub fn attach(self: *Engine, fd: i32, buf_addr: u64, buf_len: u64) i32 {
         const fd_ring = self.ring.fd;
+        if (self.disabled) {
+            const rc = linux.io_uring_register(fd_ring, .REGISTER_ENABLE_RINGS, null, 0);
+            if (common.errnoOf(rc) != 0) return -common.errnoOf(rc);
+            self.disabled = false;
+        }
         if (self.options.fixed_files and self.registered_fd != fd) {
             if (self.registered_fd >= 0) _ = linux.io_uring_register(fd_ring, .UNREGISTER_FILES, null, 0);
             var fds = [_]i32{fd};
