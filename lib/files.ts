@@ -11,7 +11,7 @@ import { AioError } from "../ffi/errors.ts";
 import { AioFile, type FileStat } from "../ffi/file.ts";
 import { AioHandle, type NativeEngine } from "../ffi/handle.ts";
 import { UsageError } from "./size.ts";
-import { formatBytesHuman, formatSize } from "./size.ts";
+import { formatBytesHuman, formatSize, parseSize } from "./size.ts";
 import type { BenchConfig, Workload } from "./types.ts";
 import { writes } from "./schedule.ts";
 
@@ -247,8 +247,13 @@ function deviceSize(path: string): number {
   }
 }
 
-/** About 1 GiB, less when free space is short (a quarter of it, at least 64 MiB). */
+/**
+ * About 1 GiB, less when free space is short (a quarter of it, at least 64 MiB). For tests
+ * only, the environment variable AIOBENCH_DEFAULT_SIZE (e.g. `16M`) sets it instead.
+ */
 export function defaultRunSize(dir: string): number {
+  const override = envOrUndefined("AIOBENCH_DEFAULT_SIZE");
+  if (override !== undefined) return parseSize(override, "AIOBENCH_DEFAULT_SIZE");
   let free = Infinity;
   try {
     const out = new Deno.Command("df", { args: ["-B1", "--output=avail", dir] }).outputSync();
@@ -259,6 +264,14 @@ export function defaultRunSize(dir: string): number {
   }
   const quarter = Math.floor(free / 4 / (1 << 20)) * (1 << 20);
   return Math.max(64 << 20, Math.min(1 << 30, quarter));
+}
+
+function envOrUndefined(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: no override
+  }
 }
 
 /** Options of `createReadFile`. */
