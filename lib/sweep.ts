@@ -766,8 +766,9 @@ function noiseLines(doc: SweepDocument, byKey: Map<string, SweepRecord>): string
 function bestLines(doc: SweepDocument): string[] {
   const best = doc.best!;
   const p = best.point;
+  const label = doc.complete ? "best" : `best of the ${doc.records.length} measured`;
   return [
-    `best: block_size ${formatSize(p.block_size)}, queue_depth ${p.queue_depth}, ` +
+    `${label}: block_size ${formatSize(p.block_size)}, queue_depth ${p.queue_depth}, ` +
     `overlap_events ${p.overlap_events}, single_submit ${p.single_submit}, ` +
     `io_parallel ${p.io_parallel ?? "unset (sync)"} -> ${
       best.objective_gib_s.toFixed(2)
