@@ -20,6 +20,7 @@ import {
   statOrNull,
   type Target,
 } from "./files.ts";
+import { attachGpu, gpuEnv, gpuLine, gpuPlanFor, prepareGpu } from "./gpu.ts";
 import { runPool } from "./pool.ts";
 import { aggregate } from "./report.ts";
 import type { TaskSpec } from "./schedule.ts";
@@ -151,6 +152,7 @@ export async function runBenchmark(
       "--validate checks sequential read/write only; drop it for random workloads",
     );
   }
+  const gpuRun = prepareGpu(config);
   const engine = chooseEngine(config);
   if (engine.reason !== "io_uring is available" && config.engine === "auto") {
     log(`note: ${engine.reason}`);
@@ -178,6 +180,7 @@ export async function runBenchmark(
         checkOpenable(config, targets[0]);
       }
       if (index === 0) env = await describe(config, targets[0].path, engine, align);
+      if (index === 0 && gpuRun) env.gpu = gpuEnv(gpuRun);
       if (index === 0) checkHipri(config, env);
       const specs: TaskSpec[] = targets.map((t) => ({
         worker: t.worker,
@@ -188,6 +191,9 @@ export async function runBenchmark(
         engine: engine.engine,
         alignBytes: align,
         seed: config.seed + 0x5eed,
+        gpu: gpuRun
+          ? gpuPlanFor(gpuRun, { config, worker: t.worker, ioSizeBytes: t.ioSizeBytes })
+          : undefined,
       }));
       log(
         `${workload}: ${config.threads} worker(s), ${
@@ -200,7 +206,9 @@ export async function runBenchmark(
         throw new RunFailure(rootCause(outcome.failures), document());
       }
       if (outcome.results.length > 0) {
-        const r = aggregate(workload, outcome.results);
+        const r = attachGpu(aggregate(workload, outcome.results), outcome.results);
+        const gpu = gpuLine(r);
+        if (gpu) log(`note: ${gpu}`);
         if (outcome.stopped) r.partial = true;
         results.push(r);
       }

@@ -22,6 +22,8 @@ export interface TaskSpec {
   alignBytes: number;
   /** Seed of the data pattern written (and expected by --validate). */
   seed: number;
+  /** `--gpu`: the worker's device, how data moves, and the chunk of overlapped copies. */
+  gpu?: { device: number; mode: "overlap" | "bounce" | "gds"; chunkBytes: number };
 }
 
 /** What pre builds and post releases. */

@@ -7,6 +7,7 @@
 import { AioError } from "../ffi/errors.ts";
 import { processCpuSeconds } from "../ffi/handle.ts";
 import { Barrier, BarrierAbortedError } from "./barrier.ts";
+import { gpuSchedule, gpuWorkerResult, isGpuContext, validateGpu } from "./gpu.ts";
 import { getSchedule, type TaskContext, type TaskSpec, writes } from "./schedule.ts";
 import type { WorkerResult } from "./types.ts";
 
@@ -48,7 +49,7 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
   const log = (line: string) => {
     if (c.verbose) post({ type: "log", worker: spec.worker, line: `tid ${spec.worker}: ${line}` });
   };
-  const schedule = getSchedule(spec.workload, c.ioParallel);
+  const schedule = c.gpu ? gpuSchedule(spec) : getSchedule(spec.workload, c.ioParallel);
   log(`schedule = ${schedule.name}, file = ${spec.path}, io_size = ${spec.ioSizeBytes}`);
   wait();
   let t = performance.now();
@@ -73,7 +74,10 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
       wait();
       log(`ramp of ${c.rampTimeS} sec done`);
     }
-    if (!c.includeWarmupTime) ctx.handle.resetStats();
+    if (!c.includeWarmupTime) {
+      ctx.handle.resetStats();
+      if (isGpuContext(ctx)) ctx.gpu.ioSeconds = 0;
+    }
     // Process CPU (every thread, SQPOLL's included) over the timed region: the loops start
     // together after a barrier and end at one, so one worker's reading covers them all.
     const cpuStart = spec.worker === 0 ? processCpuSeconds() : undefined;
@@ -98,7 +102,10 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
       const cpuEnd = processCpuSeconds();
       m.processCpu = { user: cpuEnd.user - cpuStart.user, system: cpuEnd.system - cpuStart.system };
     }
-    if (c.validate && !m.partial) validateBuffer(ctx);
+    if (c.validate && !m.partial) {
+      if (isGpuContext(ctx)) validateGpu(ctx);
+      else validateBuffer(ctx);
+    }
     return result(ctx, m);
   } catch (e) {
     if (e instanceof BarrierAbortedError && Atomics.load(stopped, 0) !== 0) {
@@ -155,6 +162,7 @@ function result(ctx: TaskContext, m: LoopTotals): WorkerResult {
     shortResubmits: s.shortResubmits,
     partial: m.partial,
     loopsDone: m.loops,
+    gpu: isGpuContext(ctx) ? gpuWorkerResult(ctx) : undefined,
     intervals: ctx.spec.config.logIntervalS
       ? { intervalS: ctx.spec.config.logIntervalS, samples: ctx.handle.intervals() }
       : undefined,

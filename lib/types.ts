@@ -65,6 +65,10 @@ export interface BenchConfig {
   folderToDeviceMapping: Record<string, number>;
   useGds: boolean;
   useAcceleratorPinMemory: boolean;
+  /** `--gpu` data path: `overlap` (chunked, copies overlap IO; default) or `bounce` (as ds_aio). */
+  gpuMode?: "overlap" | "bounce";
+  /** `--gpu` overlap chunk in bytes (a block-size multiple); default: see lib/gpu.ts. */
+  gpuChunkBytes?: number;
 }
 
 /** Latency summary in microseconds. */
@@ -101,6 +105,14 @@ export interface WorkerResult {
   /** The run was stopped before this worker finished its loops. */
   partial: boolean;
   loopsDone: number;
+  /** `--gpu`: the worker's device and its file-IO-only seconds (task time is file ⇄ GPU). */
+  gpu?: {
+    device: number;
+    deviceName: string;
+    mode: "overlap" | "bounce" | "gds";
+    chunkBytes: number;
+    ioSeconds: number;
+  };
   /** `--log_interval`: every lane's interval records (merged by index in lib/intervals.ts). */
   intervals?: { intervalS: number; samples: IntervalSample[] };
   /** Process CPU over the timed region (every thread; measured by worker 0 only). */
@@ -156,6 +168,17 @@ export interface OpResult {
     cpu_sys_s?: number;
   }>;
   intervals?: Array<{ t_s: number; bytes: number; iops: number; p99_us: number | null }>;
+  /** `--gpu`: IO-only speed and end-to-end file ⇄ GPU memory speed (= the task speed). */
+  gpu?: {
+    devices: number[];
+    device_names: string[];
+    mode: "overlap" | "bounce" | "gds";
+    chunk_bytes: number;
+    io_latency_s: number;
+    io_gib_s: number;
+    e2e_latency_s: number;
+    e2e_gib_s: number;
+  };
   /** The merged per-IO latency histogram, sparse `[bucket, count]` (see lib/histogram.ts). */
   latency_histogram?: [number, number][];
 }
