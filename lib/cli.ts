@@ -382,7 +382,7 @@ const run_options: Spec[] = [
     "schedule",
     "timed loops per worker",
     (b, v, f) => setKey(b, "loops", parseInteger(asText(v), f, limits.loops)),
-    { defaultText: "1" },
+    { defaultText: "1; sweep: 3 per config" },
   ),
   valueSpec(
     "warmup_loops",
@@ -391,7 +391,7 @@ const run_options: Spec[] = [
     "schedule",
     "untimed loops before the timed ones",
     (b, v, f) => setKey(b, "warmupLoops", parseInteger(asText(v), f, limits.warmupLoops)),
-    { defaultText: "0" },
+    { defaultText: "0; sweep: 1 per config" },
   ),
   switchSpec(
     "include_warmup_time",

@@ -440,7 +440,7 @@ body{font-family:"DejaVu Sans",Verdana,Arial,sans-serif;margin:24px;color:#222;b
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .muted{color:#777} .bad{color:#b00} .box{border:2px solid #e4002b;border-radius:6px;padding:10px 14px;display:inline-block}
 pre{background:#f5f5f5;padding:8px;border-radius:4px;font-size:13px;white-space:pre-wrap}
-table{border-collapse:collapse;font-size:12px} th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}
+table{border-collapse:collapse;font-size:12px} th,td{border:1px solid #ddd;padding:3px 7px;text-align:right} td{white-space:nowrap}
 th{background:#f3f3f3} td.key{text-align:left;font-family:"DejaVu Sans Mono",monospace;white-space:nowrap}
 tr.best td{background:#fff1f1;font-weight:bold}
 .hists{display:flex;flex-wrap:wrap;gap:24px}
