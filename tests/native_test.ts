@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ABI_VERSION } from "../ffi/symbols.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DENO = join(ROOT, "scripts/deno");
@@ -101,13 +102,13 @@ Deno.test("native loader: overrides and the checkout", async (t) => {
   try {
     await t.step("from source in the checkout it loads zig/zig-out", async () => {
       const got = await drive(dir, baseEnv({ NATIVE_URL: checkoutNative }));
-      assert.deepEqual(got, { source: "checkout", path: CHECKOUT_LIB, abi: 1 });
+      assert.deepEqual(got, { source: "checkout", path: CHECKOUT_LIB, abi: ABI_VERSION });
     });
     await t.step("AIOBENCH_LIB wins over the checkout", async () => {
       const copy = join(dir, "custom.so");
       Deno.copyFileSync(CHECKOUT_LIB, copy);
       const got = await drive(dir, baseEnv({ NATIVE_URL: checkoutNative, AIOBENCH_LIB: copy }));
-      assert.deepEqual(got, { source: "AIOBENCH_LIB", path: copy, abi: 1 });
+      assert.deepEqual(got, { source: "AIOBENCH_LIB", path: copy, abi: ABI_VERSION });
     });
     await t.step("a missing AIOBENCH_LIB path is an error naming it", async () => {
       const missing = join(dir, "nope", "libaiobench.so");
@@ -140,7 +141,7 @@ Deno.test("native loader: embedded library and its cache", async (t) => {
     });
     await t.step("first start writes <XDG_CACHE_HOME>/aiobench/<hash>/ and loads it", async () => {
       const got = await drive(dir, env);
-      assert.deepEqual(got, { source: "embedded", path: cached, abi: 1 });
+      assert.deepEqual(got, { source: "embedded", path: cached, abi: ABI_VERSION });
       assert.equal(sha256(Deno.readFileSync(cached)), sha);
       const left = [...Deno.readDirSync(join(cache, "aiobench", sha.slice(0, 16)))];
       assert.deepEqual(left.map((e) => e.name), ["libaiobench.so"]);
@@ -159,7 +160,7 @@ Deno.test("native loader: embedded library and its cache", async (t) => {
       Deno.writeFileSync(cached, bytes);
       const inode = Deno.statSync(cached).ino;
       const got = await drive(dir, env);
-      assert.deepEqual(got, { source: "embedded", path: cached, abi: 1 });
+      assert.deepEqual(got, { source: "embedded", path: cached, abi: ABI_VERSION });
       assert.equal(sha256(Deno.readFileSync(cached)), sha);
       assert.notEqual(Deno.statSync(cached).ino, inode);
     });
@@ -181,13 +182,13 @@ Deno.test("native loader: embedded library and its cache", async (t) => {
       assert.deepEqual(got, {
         source: "embedded",
         path: join(root, sha.slice(0, 16), "libaiobench.so"),
-        abi: 1,
+        abi: ABI_VERSION,
       });
       assert.equal(Deno.statSync(root).mode! & 0o777, 0o700);
     });
     await t.step("AIOBENCH_LIB wins over embedded bytes", async () => {
       const got = await drive(dir, { ...env, AIOBENCH_LIB: CHECKOUT_LIB });
-      assert.deepEqual(got, { source: "AIOBENCH_LIB", path: CHECKOUT_LIB, abi: 1 });
+      assert.deepEqual(got, { source: "AIOBENCH_LIB", path: CHECKOUT_LIB, abi: ABI_VERSION });
     });
     await t.step("no library for this CPU is a clear error", async () => {
       const other = join(dir, "other-arch.json");
