@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Reproduces the aiobench-vs-fio table of docs/performance.md with `aiobench compare`.
+#   scripts/bench_vs_fio.sh [--dir DIR] [--loop] [--rounds N] [--runtime 2s] [--size 1G] [--out FILE.md]
+# --loop: a scratch ext4 on a loop device over /dev/shm (software overhead dominates; needs root).
+# --dir DIR: a directory on the disk to test (files aiobench-bench.* are created and removed).
+# Prints one markdown row per case (medians of N alternating rounds, aiobench/fio ratios).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+dir="" loop=0 rounds=5 runtime="2s" size="1G" out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
+    --loop) loop=1; shift ;;
+    --rounds) rounds="${2:?--rounds needs a number}"; shift 2 ;;
+    --runtime) runtime="${2:?--runtime needs a duration such as 2s}"; shift 2 ;;
+    --size) size="${2:?--size needs a size such as 1G}"; shift 2 ;;
+    --out) out="${2:?--out needs a file}"; shift 2 ;;
+    *) echo "bench_vs_fio.sh: unknown argument '$1'; see the usage at the top of $0" >&2; exit 2 ;;
+  esac
+done
+command -v fio >/dev/null || { echo "fio not found; install it with: apt-get install fio (or scripts/install_fio.sh)" >&2; exit 1; }
+[ -n "$dir" ] || [ "$loop" -eq 1 ] || { echo "bench_vs_fio.sh: give --dir DIR or --loop" >&2; exit 2; }
+
+work="$(mktemp -d)"
+cleanup() {
+  rm -rf "$work"
+  [ -n "$dir" ] && rm -f "$dir"/aiobench-bench.read "$dir"/aiobench-bench.w.*
+  if [ "$loop" -eq 1 ]; then
+    for _ in 1 2 3 4 5 6 7 8 9 10; do scripts/loopdev.sh down --name benchfio >/dev/null 2>&1 && break; sleep 1; done
+  fi
+}
+trap cleanup EXIT
+if [ "$loop" -eq 1 ]; then
+  dir="$(scripts/loopdev.sh up --size 3G --name benchfio | tail -1)"
+fi
+read_file="$dir/aiobench-bench.read"
+[ -f "$read_file" ] || fio --name=layout --filename="$read_file" --rw=write --bs=1M --size="$size" \
+  --direct=1 --ioengine=psync --output=/dev/null
+
+aiobench() { scripts/deno run -A main.ts "$@"; }
+common=(--rounds "$rounds" --runtime "$runtime" --time_based --engine io_uring)
+cases=(
+  "read 1M qd8|--read_file $read_file --io_size $size --block_size 1M --queue_depth 8 --overlap_events"
+  "read 1M qd32|--read_file $read_file --io_size $size --block_size 1M --queue_depth 32 --overlap_events"
+  "write 1M qd8|--write_file $dir/aiobench-bench.w --io_size $size --block_size 1M --queue_depth 8 --overlap_events --force"
+  "write 1M qd32|--write_file $dir/aiobench-bench.w --io_size $size --block_size 1M --queue_depth 32 --overlap_events --force"
+  "randread 4K qd32|--read_file $read_file --io_size $size --block_size 4K --queue_depth 32 --overlap_events --rw randread"
+)
+i=0
+for c in "${cases[@]}"; do
+  name="${c%%|*}" args="${c#*|}"
+  echo "== $name: aiobench compare $args ${common[*]}" >&2
+  # shellcheck disable=SC2086
+  aiobench compare $args "${common[@]}" --json "$work/$i.json" >&2
+  echo "$name" >"$work/$i.name"
+  i=$((i + 1))
+done
+
+table="$(scripts/deno eval '
+const dir = Deno.args[0];
+const lines = ["| case | GiB/s aiobench | GiB/s fio | ratio | IOPS ratio | p50 µs (a / fio) | p99 µs (a / fio) | CPU µs/IO (a / fio) |", "|---|---|---|---|---|---|---|---|"];
+const f = (x, d) => (x === null ? "-" : x.toFixed(d));
+for (let i = 0; ; i++) {
+  let doc;
+  try { doc = JSON.parse(Deno.readTextFileSync(`${dir}/${i}.json`)); } catch { break; }
+  const name = Deno.readTextFileSync(`${dir}/${i}.name`).trim();
+  const row = Object.fromEntries(doc.comparisons[0].rows.map((r) => [r.metric, r]));
+  lines.push(`| ${name} | ${f(row.gibS.aiobench, 3)} | ${f(row.gibS.fio, 3)} | ${f(row.gibS.ratio, 2)}x | ${f(row.iops.ratio, 2)}x | ${f(row.p50Us.aiobench, 1)} / ${f(row.p50Us.fio, 1)} | ${f(row.p99Us.aiobench, 1)} / ${f(row.p99Us.fio, 1)} | ${f(row.cpuUsPerIo.aiobench, 2)} / ${f(row.cpuUsPerIo.fio, 2)} |`);
+}
+console.log(lines.join("\n"));
+' "$work")"
+echo "$table"
+[ -n "$out" ] && echo "$table" >"$out"
+exit 0
