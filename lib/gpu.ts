@@ -5,6 +5,7 @@
  * (ds_aio copies only after the whole read: that is `bounce` here). Writes mirror it: DtoH of
  * chunk k+1 overlaps the write of chunk k. `--use_gds` reads and writes GPU memory through
  * cuFile instead. IO-only time and the end-to-end (file ⇄ GPU memory) time are kept apart.
+ * `--use_accelerator_pin_memory` changes nothing here: the host slots are always page-locked.
  *
  * @module
  */
