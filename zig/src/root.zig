@@ -224,7 +224,9 @@ export fn aiob_buffer_alloc(size: u64, lock: u32, out: *usize) i32 {
     // Transparent huge pages where the system allows them (THP "madvise"): a large buffer then
     // costs far fewer page pins per IO and TLB misses per copy. Then fault everything in now,
     // outside any timed region (MADV_POPULATE_WRITE, 5.14+; else touch each page).
-    if (len >= huge_page_bytes) _ = linux.madvise(ptr, len, linux.MADV.HUGEPAGE);
+    // AIOBENCH_THP=0 keeps 4K pages (to compare with fio's malloc'ed buffers).
+    const thp_off = if (std.posix.getenv("AIOBENCH_THP")) |v| std.mem.eql(u8, v, "0") else false;
+    if (len >= huge_page_bytes and !thp_off) _ = linux.madvise(ptr, len, linux.MADV.HUGEPAGE);
     if (common.errnoOf(linux.madvise(ptr, len, madv_populate_write)) != 0) {
         var at: u64 = 0;
         while (at < len) : (at += std.heap.page_size_min) @as(*volatile u8, &ptr[at]).* = 0;
