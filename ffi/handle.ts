@@ -61,6 +61,11 @@ export interface RequestOptions {
   /** Stop after this many seconds (with `timeBased`, loop over the region until then). */
   runtimeS?: number;
   timeBased?: boolean;
+  /**
+   * Each in-flight IO uses its own `blockSize` piece of the buffer (as fio does) instead of the
+   * region's bytes; the buffer then needs `max(1, ioParallel) × queueDepth × blockSize` bytes.
+   */
+  slotBuffers?: boolean;
 }
 
 /** Counters of a handle since creation or `resetStats()`. */
@@ -260,8 +265,12 @@ export class AioHandle {
     const address = this.#alive();
     const mode = options.mode ?? "read";
     const nbytes = options.nbytes ?? buf.size;
-    if (nbytes > buf.size) {
-      throw new RangeError(`request of ${nbytes} bytes is larger than the ${buf.size}-byte buffer`);
+    const o = this.options;
+    const needed = options.slotBuffers
+      ? Math.max(1, o.ioParallel) * o.queueDepth * o.blockSize
+      : nbytes;
+    if (needed > buf.size) {
+      throw new RangeError(`request needs ${needed} bytes of buffer; this one has ${buf.size}`);
     }
     const r = this.#request;
     r[REQUEST.mode] = BigInt(MODE[mode]);
@@ -272,6 +281,7 @@ export class AioHandle {
     r[REQUEST.runtimeNs] = BigInt(Math.round((options.runtimeS ?? 0) * 1e9));
     r[REQUEST.timeBased] = options.timeBased ? 1n : 0n;
     r[REQUEST.async] = async ? 1n : 0n;
+    r[REQUEST.slotBuffers] = options.slotBuffers ? 1n : 0n;
     const rc = native().aiob_submit(address, file.fd, buf.address, BigInt(buf.size), r);
     if (rc < 0) this.#throw(rc, file, mode);
     if (async) this.#pending = { file, op: mode };

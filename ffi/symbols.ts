@@ -1,7 +1,7 @@
 /** The native symbols of libaiobench (zig/src/root.zig); the one place they are declared. */
 
 /** ABI version this TypeScript expects; must equal `aiob_abi_version()` of the loaded library. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** Native library symbols for `Deno.dlopen`. */
 export const symbols = {
@@ -67,7 +67,8 @@ export const REQUEST = {
   runtimeNs: 5,
   timeBased: 6,
   async: 7,
-  count: 8,
+  slotBuffers: 8,
+  count: 9,
 } as const;
 
 /** Index layout of the u64 array filled by `aiob_handle_stats`. */

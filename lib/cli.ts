@@ -476,6 +476,12 @@ const run_options: Spec[] = [
     "io_uring: plain READ/WRITE, not READV",
     toggle("nonvectored"),
   ),
+  switchSpec(
+    "slot_buffers",
+    "engine",
+    "each in-flight IO uses its own block-size buffer, as fio does, not one buffer of --io_size",
+    toggle("slotBuffers"),
+  ),
   valueSpec(
     "rw",
     "OP",

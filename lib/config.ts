@@ -221,6 +221,14 @@ function checkEngine(cfg: BenchConfig): void {
     }
     checkRange("--sqthread_poll_cpu", cfg.sqthreadPollCpu, limits.sqthreadPollCpu);
   }
+  if (cfg.slotBuffers && cfg.validate) {
+    throw new UsageError(
+      "--validate needs the whole --io_size in memory; drop --slot_buffers or --validate",
+    );
+  }
+  if (cfg.slotBuffers && cfg.gpu) {
+    throw new UsageError("--gpu moves whole --io_size buffers; drop --slot_buffers or --gpu");
+  }
   if (cfg.hipri && cfg.buffered) {
     throw new UsageError("--hipri (polled IO) needs O_DIRECT; drop --buffered or --hipri");
   }
@@ -303,6 +311,7 @@ export function configToJson(cfg: BenchConfig): Record<string, unknown> {
     sqthread_poll_cpu: cfg.sqthreadPollCpu ?? null,
     hipri: cfg.hipri,
     nonvectored: cfg.nonvectored,
+    slot_buffers: cfg.slotBuffers ?? false,
     latency: cfg.latency,
     rwmixread: cfg.rwmixread,
     seed: cfg.seed,

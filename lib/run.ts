@@ -180,8 +180,8 @@ export async function runBenchmark(
         checkOpenable(config, targets[0]);
       }
       if (index === 0) env = await describe(config, targets[0].path, engine, align);
-      if (index === 0 && gpuRun) env.gpu = gpuEnv(gpuRun);
       if (index === 0) checkHipri(config, env);
+      if (index === 0 && gpuRun) env.gpu = gpuEnv(gpuRun);
       const specs: TaskSpec[] = targets.map((t) => ({
         worker: t.worker,
         workload,

@@ -56,7 +56,8 @@ export function preHandle(spec: TaskSpec): TaskContext {
   const file = AioFile.open(spec.path, { write: writes(spec.workload), direct: !c.buffered });
   let buffer: AlignedBuffer | undefined;
   try {
-    buffer = AlignedBuffer.alloc(spec.ioSizeBytes, { lock: c.mlock });
+    const slotBytes = Math.max(1, c.ioParallel ?? 0) * c.queueDepth * c.blockSizeBytes;
+    buffer = AlignedBuffer.alloc(c.slotBuffers ? slotBytes : spec.ioSizeBytes, { lock: c.mlock });
     // Writes carry the seeded pattern; read buffers start with a different pattern, so a
     // read that moved nothing can't pass --validate.
     buffer.fillPattern(writes(spec.workload) ? spec.seed : spec.seed ^ 0x5eed, 0);
@@ -101,6 +102,7 @@ function request(ctx: TaskContext, runtimeS?: number): RequestOptions {
     seed: c.seed + ctx.spec.worker,
     runtimeS: timed ? runtimeS : undefined,
     timeBased: timed && c.timeBased,
+    slotBuffers: c.slotBuffers,
   };
 }
 

@@ -49,6 +49,11 @@ export interface BenchConfig {
   sqthreadPollCpu?: number;
   hipri: boolean;
   nonvectored: boolean;
+  /**
+   * `--slot_buffers`: each in-flight IO uses its own block-size buffer (fio's memory footprint)
+   * instead of one buffer of `--io_size` (ds_aio's).
+   */
+  slotBuffers?: boolean;
   /** Record per-IO latency (on by default; `--no_latency` to measure its cost). */
   latency: boolean;
   /** Percentage of reads in `randrw`. */

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Reproduces the aiobench-vs-fio table of docs/performance.md with `aiobench compare`.
-#   scripts/bench_vs_fio.sh [--dir DIR] [--loop] [--rounds N] [--runtime 2s] [--size 1G] [--out FILE.md]
+#   scripts/bench_vs_fio.sh [--dir DIR] [--loop] [--rounds N] [--runtime 2s] [--size 1G] [--out FILE.md] [--extra "FLAGS"]
+# --extra: aiobench flags added to every case, e.g. "--single_submit" (one IO per submission call,
+#   which is the policy of fio's defaults; without it aiobench refills the queue in batches as
+#   DeepSpeed's overlap_events does).
 # --loop: a scratch ext4 on a loop device over /dev/shm (software overhead dominates; needs root).
 # --dir DIR: a directory on the disk to test (files aiobench-bench.* are created and removed).
 # Prints one markdown row per case (medians of N alternating rounds, aiobench/fio ratios).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-dir="" loop=0 rounds=5 runtime="2s" size="1G" out=""
+dir="" loop=0 rounds=5 runtime="2s" size="1G" out="" extra=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
@@ -16,6 +19,7 @@ while [ $# -gt 0 ]; do
     --runtime) runtime="${2:?--runtime needs a duration such as 2s}"; shift 2 ;;
     --size) size="${2:?--size needs a size such as 1G}"; shift 2 ;;
     --out) out="${2:?--out needs a file}"; shift 2 ;;
+    --extra) extra="${2?--extra needs flags}"; shift 2 ;;
     *) echo "bench_vs_fio.sh: unknown argument '$1'; see the usage at the top of $0" >&2; exit 2 ;;
   esac
 done
@@ -52,8 +56,8 @@ for c in "${cases[@]}"; do
   name="${c%%|*}" args="${c#*|}"
   echo "== $name: aiobench compare $args ${common[*]}" >&2
   # shellcheck disable=SC2086
-  aiobench compare $args "${common[@]}" --json "$work/$i.json" >&2
-  echo "$name" >"$work/$i.name"
+  aiobench compare $args $extra "${common[@]}" --json "$work/$i.json" >&2
+  echo "$name${extra:+ $extra}" >"$work/$i.name"
   i=$((i + 1))
 done
 

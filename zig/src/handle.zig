@@ -65,6 +65,9 @@ pub const Request = struct {
     seed: u64 = 0,
     runtime_ns: u64 = 0,
     time_based: bool = false,
+    /// Slot buffers (as fio): each in-flight IO of a lane uses its own block_size piece of buf
+    /// (lane i's pieces start at i * queue_depth * block_size), instead of the region's bytes.
+    slot_buffers: bool = false,
 };
 
 pub const Counters = struct {
@@ -423,11 +426,17 @@ pub const Lane = struct {
             .offset = request.file_offset + offset_rel,
             .len = len,
             .done = 0,
-            .addr = request.buf_addr + offset_rel,
+            .addr = if (request.slot_buffers) self.slotAddress(request, slot_index) else request.buf_addr + offset_rel,
             .submit_ns = now,
             .fault_zero = false,
         };
         self.prepSlot(slot_index, request.fd);
+    }
+
+    fn slotAddress(self: *const Lane, request: *const Request, slot_index: u32) u64 {
+        const config = &self.handle.config;
+        const lane_base = @as(u64, self.index -| 1) * config.queue_depth * config.block_size;
+        return request.buf_addr + lane_base + @as(u64, slot_index) * config.block_size;
     }
 
     fn prepSlot(self: *Lane, slot_index: u32, fd: i32) void {
@@ -486,7 +495,8 @@ pub const Lane = struct {
 
     fn fail(self: *Lane, code: i32, info: ErrorInfo) i64 {
         assert(code < 0);
-        self.counters.errors += 1;
+        // A stop the user asked for is not an IO error.
+        if (code != -code_cancelled) self.counters.errors += 1;
         if (self.failure.code == 0) {
             self.failure = info;
             self.failure.code = -code;
@@ -642,6 +652,12 @@ pub const Handle = struct {
             },
             .none => unreachable,
         }
+    }
+
+    /// Bytes of buffer a request needs: its region, or every lane's slots with slot buffers.
+    pub fn bufferBytesNeeded(self: *const Handle, nbytes: u64, slot_buffers: bool) u64 {
+        if (!slot_buffers) return nbytes;
+        return @as(u64, @max(1, self.config.io_parallel)) * self.config.queue_depth * self.config.block_size;
     }
 
     pub fn counters(self: *const Handle) Counters {

@@ -13,7 +13,7 @@ const Handle = handle_mod.Handle;
 const allocator = std.heap.c_allocator;
 
 /// Bumped whenever an exported signature or array layout changes; ffi/native.ts checks it.
-pub const abi_version: u32 = 2;
+pub const abi_version: u32 = 3;
 
 // Layout of the u64 array given to aiob_handle_create (mirrored in ffi/symbols.ts).
 const p_block_size = 0;
@@ -43,7 +43,8 @@ const r_seed = 4;
 const r_runtime_ns = 5;
 const r_time_based = 6;
 const r_async = 7;
-const r_count = 8;
+const r_slot_buffers = 8;
+const r_count = 9;
 
 // Layout of the u64 array filled by aiob_handle_stats.
 const s_count = 20;
@@ -105,7 +106,8 @@ export fn aiob_handle_destroy(h: ?*Handle) void {
 export fn aiob_submit(h: *Handle, fd: i32, buf: u64, buf_len: u64, request: [*]const u64) i64 {
     if (request[r_mode] > 4 or request[r_rwmix_read] > 100) return e_inval;
     const nbytes = request[r_nbytes];
-    if (nbytes == 0 or nbytes > buf_len) return e_inval;
+    const slot_buffers = request[r_slot_buffers] != 0;
+    if (nbytes == 0 or h.bufferBytesNeeded(nbytes, slot_buffers) > buf_len) return e_inval;
     if (buf % std.heap.page_size_min != 0) return e_inval;
     const r = handle_mod.Request{
         .mode = @enumFromInt(request[r_mode]),
@@ -118,6 +120,7 @@ export fn aiob_submit(h: *Handle, fd: i32, buf: u64, buf_len: u64, request: [*]c
         .seed = request[r_seed],
         .runtime_ns = request[r_runtime_ns],
         .time_based = request[r_time_based] != 0,
+        .slot_buffers = slot_buffers,
     };
     if (r.file_offset % h.config.align_bytes != 0) return e_inval;
     if (request[r_async] != 0) return h.start(r);
