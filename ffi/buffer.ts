@@ -24,13 +24,17 @@ export class AlignedBuffer {
     this.size = size;
   }
 
-  /** Allocates `size` bytes; with `lock`, mlock's them (fails with the errno when it can't). */
-  static alloc(size: number, options: { lock?: boolean } = {}): AlignedBuffer {
+  /**
+   * Allocates `size` bytes; with `lock`, mlock's them (fails with the errno when it can't);
+   * with `hugePages`, asks for transparent huge pages (fewer page pins per IO).
+   */
+  static alloc(size: number, options: { lock?: boolean; hugePages?: boolean } = {}): AlignedBuffer {
     if (!Number.isSafeInteger(size) || size <= 0) {
       throw new RangeError(`buffer size ${size} must be a positive integer`);
     }
     const out = new BigUint64Array(1);
-    check(native().aiob_buffer_alloc(BigInt(size), options.lock ? 1 : 0, out), {
+    const flags = (options.lock ? 1 : 0) | (options.hugePages ? 2 : 0);
+    check(native().aiob_buffer_alloc(BigInt(size), flags, out), {
       op: options.lock ? "allocate and mlock buffer" : "allocate buffer",
       length: size,
       hint: options.lock ? "raise `ulimit -l` or drop --mlock" : undefined,

@@ -477,6 +477,12 @@ const run_options: Spec[] = [
     toggle("nonvectored"),
   ),
   switchSpec(
+    "hugepages",
+    "engine",
+    "IO buffers on transparent huge pages (fewer page pins per IO; DeepSpeed's pinned buffers usually aren't)",
+    toggle("hugePages"),
+  ),
+  switchSpec(
     "slot_buffers",
     "engine",
     "each in-flight IO uses its own block-size buffer, as fio does, not one buffer of --io_size",

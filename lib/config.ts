@@ -312,6 +312,7 @@ export function configToJson(cfg: BenchConfig): Record<string, unknown> {
     hipri: cfg.hipri,
     nonvectored: cfg.nonvectored,
     slot_buffers: cfg.slotBuffers ?? false,
+    hugepages: cfg.hugePages ?? false,
     latency: cfg.latency,
     rwmixread: cfg.rwmixread,
     seed: cfg.seed,

@@ -57,7 +57,10 @@ export function preHandle(spec: TaskSpec): TaskContext {
   let buffer: AlignedBuffer | undefined;
   try {
     const slotBytes = Math.max(1, c.ioParallel ?? 0) * c.queueDepth * c.blockSizeBytes;
-    buffer = AlignedBuffer.alloc(c.slotBuffers ? slotBytes : spec.ioSizeBytes, { lock: c.mlock });
+    buffer = AlignedBuffer.alloc(c.slotBuffers ? slotBytes : spec.ioSizeBytes, {
+      lock: c.mlock,
+      hugePages: c.hugePages,
+    });
     // Writes carry the seeded pattern; read buffers start with a different pattern, so a
     // read that moved nothing can't pass --validate.
     buffer.fillPattern(writes(spec.workload) ? spec.seed : spec.seed ^ 0x5eed, 0);

@@ -54,6 +54,8 @@ export interface BenchConfig {
    * instead of one buffer of `--io_size` (ds_aio's).
    */
   slotBuffers?: boolean;
+  /** `--hugepages`: IO buffers on transparent huge pages (DeepSpeed's and fio's usually aren't). */
+  hugePages?: boolean;
   /** Record per-IO latency (on by default; `--no_latency` to measure its cost). */
   latency: boolean;
   /** Percentage of reads in `randrw`. */

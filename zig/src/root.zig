@@ -217,24 +217,27 @@ export fn aiob_histogram_bucket_width(i: u32) u64 {
 const huge_page_bytes: u64 = 2 << 20;
 const madv_populate_write: u32 = 23;
 
-/// mmap's a page-aligned buffer (pre-faulted), optionally mlock'ed. Writes its address to out.
-export fn aiob_buffer_alloc(size: u64, lock: u32, out: *usize) i32 {
+const alloc_lock: u32 = 1 << 0;
+const alloc_huge: u32 = 1 << 1;
+
+/// mmap's a page-aligned buffer (pre-faulted); flags: 1 = mlock it, 2 = ask for transparent
+/// huge pages. Writes its address to out.
+export fn aiob_buffer_alloc(size: u64, flags: u32, out: *usize) i32 {
     if (size == 0) return e_inval;
     const len = std.mem.alignForward(u64, size, std.heap.page_size_min);
     const rc = linux.mmap(null, len, linux.PROT.READ | linux.PROT.WRITE, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0);
     if (common.errnoOf(rc) != 0) return -common.errnoOf(rc);
     const ptr: [*]u8 = @ptrFromInt(rc);
-    // Transparent huge pages where the system allows them (THP "madvise"): a large buffer then
-    // costs far fewer page pins per IO and TLB misses per copy. Then fault everything in now,
-    // outside any timed region (MADV_POPULATE_WRITE, 5.14+; else touch each page).
-    // AIOBENCH_THP=0 keeps 4K pages (to compare with fio's malloc'ed buffers).
-    const thp_off = if (std.posix.getenv("AIOBENCH_THP")) |v| std.mem.eql(u8, v, "0") else false;
-    if (len >= huge_page_bytes and !thp_off) _ = linux.madvise(ptr, len, linux.MADV.HUGEPAGE);
+    // Huge pages only when asked (--hugepages): DeepSpeed's pinned buffers (posix_memalign +
+    // mlock) get whatever the system's THP policy gives, and so do fio's; fewer page pins per
+    // IO would make aiobench faster than the workload it stands for. Then fault everything in
+    // now, outside any timed region (MADV_POPULATE_WRITE, 5.14+; else touch each page).
+    if (flags & alloc_huge != 0 and len >= huge_page_bytes) _ = linux.madvise(ptr, len, linux.MADV.HUGEPAGE);
     if (common.errnoOf(linux.madvise(ptr, len, madv_populate_write)) != 0) {
         var at: u64 = 0;
         while (at < len) : (at += std.heap.page_size_min) @as(*volatile u8, &ptr[at]).* = 0;
     }
-    if (lock != 0) {
+    if (flags & alloc_lock != 0) {
         const rc_lock = linux.mlock(ptr, len);
         if (common.errnoOf(rc_lock) != 0) {
             _ = linux.munmap(ptr, len);
