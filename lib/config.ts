@@ -248,6 +248,12 @@ function checkGpu(cfg: BenchConfig): void {
   if (cfg.useGds && !cfg.gpu) {
     throw new UsageError("--use_gds reads into GPU memory and needs --gpu; add --gpu");
   }
+  for (const [set, flag] of [[cfg.gpuMode, "--gpu_mode"], [cfg.gpuChunkBytes, "--gpu_chunk"]]) {
+    if (set !== undefined && !cfg.gpu) throw new UsageError(`${flag} needs --gpu; add --gpu`);
+  }
+  if (cfg.gpuMode === "bounce" && cfg.gpuChunkBytes !== undefined) {
+    throw new UsageError("--gpu_chunk applies to --gpu_mode overlap; drop one of them");
+  }
 }
 
 /**
@@ -324,6 +330,8 @@ export function configToJson(cfg: BenchConfig): Record<string, unknown> {
     gpu_id: cfg.gpuId,
     folder_to_device_mapping: { ...cfg.folderToDeviceMapping },
     use_gds: cfg.useGds,
+    gpu_mode: cfg.gpuMode ?? null,
+    gpu_chunk: cfg.gpuChunkBytes ?? null,
     use_accelerator_pin_memory: cfg.useAcceleratorPinMemory,
   };
 }

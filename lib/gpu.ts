@@ -133,11 +133,18 @@ function modeOf(config: BenchConfig): GpuMode {
 }
 
 function chunkOf(config: BenchConfig): number | undefined {
-  if (config.gpuChunkBytes !== undefined) return config.gpuChunkBytes;
+  if (config.gpuChunkBytes !== undefined) {
+    if (config.gpuChunkBytes % config.blockSizeBytes !== 0) {
+      throw new UsageError(
+        `--gpu_chunk ${config.gpuChunkBytes} is not a multiple of --block_size ${config.blockSizeBytes}`,
+      );
+    }
+    return config.gpuChunkBytes;
+  }
   const text = Deno.env.get("AIOBENCH_GPU_CHUNK");
   if (!text) return undefined;
   const bytes = parseSize(text, "AIOBENCH_GPU_CHUNK");
-  if (bytes % config.blockSizeBytes !== 0) {
+  if (bytes % config.blockSizeBytes !== 0 || bytes === 0) {
     throw new UsageError(
       `AIOBENCH_GPU_CHUNK=${text} is not a multiple of --block_size ${config.blockSizeBytes}`,
     );

@@ -235,6 +235,24 @@ Deno.test("--gpu refusals: one line, non-zero exit, nothing created", async (t) 
         );
       },
     );
+    await t.step(
+      "--gpu_mode and --gpu_chunk: need --gpu, a known mode, a block multiple",
+      async () => {
+        const env = { AIOBENCH_LIBCUDA: "/nonexistent/libcuda.so.1" };
+        const base = ["--folder", dir, "--io_size", "8M"];
+        await refuse([...base, "--gpu_mode", "bounce"], env, /^aiobench: --gpu_mode needs --gpu/);
+        await refuse(
+          [...base, "--gpu", "--gpu_mode", "x"],
+          env,
+          /^aiobench: --gpu_mode x is unknown/,
+        );
+        await refuse(
+          [...base, "--gpu", "--gpu_chunk", "3M", "--block_size", "2M"],
+          env,
+          /^aiobench: --gpu_chunk 3145728 is not a multiple of --block_size 2097152$/,
+        );
+      },
+    );
     if (!fake) return;
     await t.step("--gpu_id beyond the visible devices", async () => {
       await refuse(
