@@ -130,6 +130,8 @@ function needs(name: string): string[] {
     sqthread_poll_cpu: ["--sqthread_poll"],
     time_based: ["--runtime", "1s"],
     use_gds: ["--gpu"],
+    gpu_mode: ["--gpu"],
+    gpu_chunk: ["--gpu"],
     read: ["--folder", "/d"],
     rw: ["--io_size", "1G"],
     rwmixread: ["--rw", "randrw", "--io_size", "1G"],
