@@ -150,6 +150,11 @@ function checkWorkloads(cfg: BenchConfig): void {
       );
     }
     const random = workload.startsWith("rand");
+    if (random && cfg.validate) {
+      throw new UsageError(
+        `--validate checks sequential read/write only; drop it for --rw ${workload}`,
+      );
+    }
     if (random && cfg.readFile === undefined && cfg.ioSizeBytes === undefined) {
       throw new UsageError(
         `--rw ${workload} needs a target whose size is known: give --io_size SIZE or --read_file FILE`,

@@ -147,11 +147,6 @@ export async function runBenchmark(
   options: RunOptions = {},
 ): Promise<BenchResult> {
   const log = options.log ?? (() => {});
-  if (config.validate && config.workloads.some((w) => w.startsWith("rand"))) {
-    throw new UsageError(
-      "--validate checks sequential read/write only; drop it for random workloads",
-    );
-  }
   const gpuRun = prepareGpu(config);
   const engine = chooseEngine(config);
   if (engine.reason !== "io_uring is available" && config.engine === "auto") {
