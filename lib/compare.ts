@@ -123,6 +123,11 @@ export interface FioJob {
   options: FioOptions;
   /** Extra fio arguments (batching, vectored IO, loops, per-worker files, time). */
   extraArgs: string[];
+  /**
+   * With io_parallel lanes and several workers: one fio job section per lane, at these offsets,
+   * each with `numjobs = threads` (every worker covers every slice, as aiobench's do).
+   */
+  laneOffsets?: number[];
 }
 
 /**
@@ -143,11 +148,7 @@ export function fioJobFor(
   },
 ): FioJob {
   const lanes = config.ioParallel ?? 1;
-  if (lanes > 1 && config.threads > 1) {
-    throw new UsageError(
-      `compare: --io_parallel ${lanes} with --threads ${config.threads} has no single fio job; use one of them`,
-    );
-  }
+  const sections = lanes > 1 && config.threads > 1;
   const perWorkerFile = new Set(target.paths).size > 1;
   const slice = Math.floor(target.ioSizeBytes / lanes / config.blockSizeBytes) *
     config.blockSizeBytes;
@@ -161,7 +162,7 @@ export function fioJobFor(
     rw: target.workload,
     blockSizeBytes: config.blockSizeBytes,
     queueDepth: config.queueDepth,
-    numjobs: config.threads * lanes,
+    numjobs: sections ? config.threads : config.threads * lanes,
     sizeBytes: lanes > 1 ? slice : target.ioSizeBytes,
     timeBased: config.timeBased && config.runtimeS !== undefined,
     direct: !config.buffered,
@@ -173,7 +174,7 @@ export function fioJobFor(
     hipri: config.hipri,
   };
   const extra: string[] = [`--loops=${config.loops}`];
-  if (lanes > 1) extra.push(`--offset_increment=${slice}`);
+  if (lanes > 1 && !sections) extra.push(`--offset_increment=${slice}`);
   if (perWorkerFile) {
     // aiobench worker i writes <write_file>.<i>; fio's $jobnum counts from 0 as well.
     const base = target.paths[0].replace(/\.0$/, "");
@@ -193,11 +194,22 @@ export function fioJobFor(
     else if (!config.overlapEvents) extra.push(`--iodepth_batch_submit=${config.queueDepth}`);
     if (!config.overlapEvents) extra.push(`--iodepth_batch_complete_min=${config.queueDepth}`);
   }
-  return { options, extraArgs: extra };
+  const laneOffsets = sections ? [...Array(lanes).keys()].map((k) => k * slice) : undefined;
+  return { options, extraArgs: extra, laneOffsets };
 }
 
-/** Replaces `--filename=` when a per-worker file pattern is given (fio prefers --filename). */
-export function fioCommandArgs(base: string[], extra: string[]): string[] {
+/**
+ * The fio command line: replaces `--filename=` when a per-worker file pattern is given (fio
+ * prefers --filename); with `laneOffsets`, every option becomes global and one job section per
+ * lane follows (`--name=aiobench_laneK --offset=...`).
+ */
+export function fioCommandArgs(base: string[], extra: string[], laneOffsets?: number[]): string[] {
   const perWorker = extra.some((a) => a.startsWith("--filename_format="));
-  return [...base.filter((a) => !(perWorker && a.startsWith("--filename="))), ...extra];
+  const args = [...base.filter((a) => !(perWorker && a.startsWith("--filename="))), ...extra];
+  if (!laneOffsets) return args;
+  const globals = args.filter((a) => !a.startsWith("--name="));
+  return [
+    ...globals,
+    ...laneOffsets.flatMap((o, k) => [`--name=aiobench_lane${k}`, `--offset=${o}`]),
+  ];
 }

@@ -124,7 +124,7 @@ async function compareWorkload(
     ioSizeBytes: targets[0].ioSizeBytes,
     engine: ctx.engine,
   });
-  const args = fioCommandArgs(fioArgs(job.options), job.extraArgs);
+  const args = fioCommandArgs(fioArgs(job.options), job.extraArgs, job.laneOffsets);
   const samples: { aiobench: Sample; fio: Sample }[] = [];
   let fioVersion: string | null = null;
   // An untimed write first: both sides then overwrite allocated blocks (a fresh file's first

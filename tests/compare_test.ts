@@ -69,7 +69,7 @@ Deno.test("compare: the fio job matches aiobench's semantics", async (t) => {
   const job = (args: string[], paths = ["/d/f"], workload: Workload = "read") => {
     const config = configFor(["--read_file", "/dev/null", ...args]);
     const j = fioJobFor(config, { workload, paths, ioSizeBytes: 64 << 20, engine: "io_uring" });
-    return fioCommandArgs(fioArgs(j.options), j.extraArgs);
+    return fioCommandArgs(fioArgs(j.options), j.extraArgs, j.laneOffsets);
   };
   await t.step("threads are fio jobs on the same file; batch policy without overlap", () => {
     const args = job(["--threads", "2", "--queue_depth", "16", "--block_size", "1M"]);
@@ -100,6 +100,19 @@ Deno.test("compare: the fio job matches aiobench's semantics", async (t) => {
     const args = job(["--io_parallel", "4"]);
     assert.ok(args.includes("--numjobs=4") && args.includes(`--size=${16 << 20}`));
     assert.ok(args.includes(`--offset_increment=${16 << 20}`));
+  });
+  await t.step("threads × io_parallel: one global job, a section per lane at its offset", () => {
+    const args = job(["--threads", "3", "--io_parallel", "2"]);
+    const firstSection = args.findIndex((a) => a.startsWith("--name="));
+    const globals = args.slice(0, firstSection);
+    assert.ok(globals.includes("--numjobs=3") && globals.includes(`--size=${32 << 20}`));
+    assert.ok(!args.some((a) => a.startsWith("--offset_increment")));
+    assert.deepEqual(args.slice(firstSection), [
+      "--name=aiobench_lane0",
+      "--offset=0",
+      "--name=aiobench_lane1",
+      `--offset=${32 << 20}`,
+    ]);
   });
   await t.step("one file per writer: fio's $jobnum pattern instead of --filename", () => {
     const args = job(["--threads", "2"], ["/d/w.0", "/d/w.1"], "write");
