@@ -173,7 +173,8 @@ export function fioJobFor(
     sqthreadPoll: config.sqthreadPoll,
     hipri: config.hipri,
   };
-  const extra: string[] = [`--loops=${config.loops}`];
+  // Total latency percentiles (submission + completion), as aiobench measures latency.
+  const extra: string[] = [`--loops=${config.loops}`, "--lat_percentiles=1"];
   if (lanes > 1 && !sections) extra.push(`--offset_increment=${slice}`);
   if (perWorkerFile) {
     // aiobench worker i writes <write_file>.<i>; fio's $jobnum counts from 0 as well.

@@ -177,8 +177,20 @@ function opStats(job: Json, op: "read" | "write", where: string): OpStats {
     iops: num(stats, "iops", at),
     ios: num(stats, "total_ios", at),
     runtimeMs: num(stats, "runtime", at),
-    clat: obj(stats, "clat_ns", at),
+    clat: totalLatency(stats, at),
   };
+}
+
+/**
+ * fio's total latency (`lat_ns`: submission + completion) when it has percentiles (the job ran
+ * with `--lat_percentiles=1`), as aiobench measures from before submission to the reap;
+ * otherwise `clat_ns` (completion latency only, fio's default report).
+ */
+function totalLatency(stats: Json, at: string): Json {
+  const lat = stats.lat_ns;
+  const hasPercentiles = typeof lat === "object" && lat !== null && !Array.isArray(lat) &&
+    typeof (lat as Json).percentile === "object";
+  return hasPercentiles ? (lat as Json) : obj(stats, "clat_ns", at);
 }
 
 /** Latency of one op over jobs; with several jobs, percentiles are IO-weighted (approximate). */
@@ -187,7 +199,7 @@ function latencyUs(ops: OpStats[]): FioLatencyUs {
   let min = Infinity, max = -Infinity, havePercentiles = true;
   for (const op of ops) {
     if (op.ios === 0) continue;
-    const at = "jobs[].clat_ns";
+    const at = "jobs[].lat_ns or clat_ns";
     const table = op.clat.percentile;
     const p50 = percentile(table, 50), p99 = percentile(table, 99);
     if (p50 === null || p99 === null) havePercentiles = false;

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces the aiobench-vs-fio table of docs/performance.md with `aiobench compare`.
 #   scripts/bench_vs_fio.sh [--dir DIR] [--loop] [--rounds N] [--runtime 2s] [--size 1G] [--out FILE.md] [--extra "FLAGS"]
+# --set default|qd|tasklets: the default cases (1M read/write at QD 8/32, 4K randread QD 32); 1M
+#   reads at QD 1, 8, 32; or 1M reads at QD 8 with --threads 1,2,4 x --io_parallel 1,2 (fio:
+#   numjobs with the same total queue depth).
 # --extra: aiobench flags added to every case, e.g. "--single_submit" (one IO per submission call,
 #   which is the policy of fio's defaults; without it aiobench refills the queue in batches as
 #   DeepSpeed's overlap_events does).
@@ -10,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-dir="" loop=0 rounds=5 runtime="2s" size="1G" out="" extra=""
+dir="" loop=0 rounds=5 runtime="2s" size="1G" out="" extra="" set="default"
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
@@ -20,6 +23,7 @@ while [ $# -gt 0 ]; do
     --size) size="${2:?--size needs a size such as 1G}"; shift 2 ;;
     --out) out="${2:?--out needs a file}"; shift 2 ;;
     --extra) extra="${2?--extra needs flags}"; shift 2 ;;
+    --set) set="${2:?--set needs default, qd or tasklets}"; shift 2 ;;
     *) echo "bench_vs_fio.sh: unknown argument '$1'; see the usage at the top of $0" >&2; exit 2 ;;
   esac
 done
@@ -44,13 +48,27 @@ read_file="$dir/aiobench-bench.read"
 
 aiobench() { scripts/deno run -A main.ts "$@"; }
 common=(--rounds "$rounds" --runtime "$runtime" --time_based --engine io_uring)
-cases=(
+default_cases=(
   "read 1M qd8|--read_file $read_file --io_size $size --block_size 1M --queue_depth 8 --overlap_events"
   "read 1M qd32|--read_file $read_file --io_size $size --block_size 1M --queue_depth 32 --overlap_events"
   "write 1M qd8|--write_file $dir/aiobench-bench.w --io_size $size --block_size 1M --queue_depth 8 --overlap_events --force"
   "write 1M qd32|--write_file $dir/aiobench-bench.w --io_size $size --block_size 1M --queue_depth 32 --overlap_events --force"
   "randread 4K qd32|--read_file $read_file --io_size $size --block_size 4K --queue_depth 32 --overlap_events --rw randread"
 )
+case "$set" in
+  default) cases=("${default_cases[@]}") ;;
+  qd)
+    cases=()
+    for qd in 1 8 32; do
+      cases+=("read 1M qd$qd|--read_file $read_file --io_size $size --block_size 1M --queue_depth $qd --overlap_events")
+    done ;;
+  tasklets)
+    cases=()
+    for t in 1 2 4; do for p in 1 2; do
+      cases+=("read 1M qd8 threads $t io_parallel $p|--read_file $read_file --io_size $size --block_size 1M --queue_depth 8 --overlap_events --threads $t --io_parallel $p")
+    done; done ;;
+  *) echo "bench_vs_fio.sh: --set $set is unknown; use default, qd or tasklets" >&2; exit 2 ;;
+esac
 i=0
 for c in "${cases[@]}"; do
   name="${c%%|*}" args="${c#*|}"

@@ -63,6 +63,14 @@ Deno.test("fioArgs", async (t) => {
 });
 
 Deno.test("parseFioJson", async (t) => {
+  await t.step("with --lat_percentiles=1: total latency (lat_ns), not completion only", () => {
+    const text = fixture("fio_read_1m_qd1_lat.json");
+    const read = JSON.parse(text).jobs[0].read;
+    const r = parseFioJson(text);
+    close(r.latencyUs.p50, read.lat_ns.percentile["50.000000"] / 1000, "p50");
+    close(r.latencyUs.mean, read.lat_ns.mean / 1000, "mean");
+    assert.ok(r.latencyUs.p50! > read.clat_ns.percentile["50.000000"] / 1000);
+  });
   await t.step("sequential 1M read fixture", () => {
     const r = parseFioJson(fixture("fio_read_1m.json"));
     assert.equal(r.fioVersion, "fio-3.33");
