@@ -5,22 +5,13 @@
  */
 import { NativeLoadError } from "./ffi/native.ts";
 import { helpText, parseArgs, UsageError } from "./lib/cli.ts";
+import { errLine, writeLines } from "./lib/output.ts";
 import { runDoctor } from "./lib/doctor_cli.ts";
 import { humanReport } from "./lib/report.ts";
 import { isUserFacing, runBenchmark, RunFailure, VERSION } from "./lib/run.ts";
 import type { BenchConfig, BenchResult } from "./lib/types.ts";
 
-const encoder = new TextEncoder();
-
-function writeLines(stream: { writeSync(p: Uint8Array): number }, lines: string[]): void {
-  const bytes = encoder.encode(lines.map((l) => `${l}\n`).join(""));
-  let done = 0;
-  while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
-}
-
-function err(line: string): void {
-  writeLines(Deno.stderr, [line]);
-}
+const err = errLine;
 
 /** Exit codes: 0 ok, 1 run failed, 2 bad input, 130/143 stopped by SIGINT/SIGTERM. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, sigint: 130, sigterm: 143 } as const;

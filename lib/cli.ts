@@ -1024,8 +1024,9 @@ function unexpectedWord(command: Command, word: string, previous: string | undef
     );
   }
   const guess = command === "run" ? closest(normalizeName(word), commands) : undefined;
+  const takes = command === "doctor" ? "one PATH and options" : "only options";
   const hint = guess === undefined
-    ? `aiobench ${command} takes only options (see aiobench ${command} --help)`
+    ? `aiobench ${command} takes ${takes} (see aiobench ${command} --help)`
     : `did you mean aiobench ${guess}?`;
   throw new UsageError(`unexpected argument ${shown}; ${hint}`);
 }
@@ -1071,6 +1072,9 @@ export function parseArgs(argv: string[]): ParsedCommand {
     : [...argv.slice(0, scan.index), ...argv.slice(scan.index + 1)];
   const scanned = scanArgv(args, { specs: specsFor(command), unknown: unknownOption(command) });
   if (scanned.rest.length > 0) unexpectedWord(command, scanned.rest[0], undefined);
+  // `aiobench doctor [PATH]`: one path may be given; every other subcommand takes options only.
+  const doctorPath = command === "doctor" ? scanned.positional.shift() : undefined;
+  if (doctorPath !== undefined) scanned.positionalIndex.shift();
   if (scanned.positional.length > 0) {
     const previous = args[scanned.positionalIndex[0] - 1];
     const name = previous?.startsWith("--") ? normalizeName(previous.slice(2)) : "";
@@ -1080,7 +1084,10 @@ export function parseArgs(argv: string[]): ParsedCommand {
   const b = newBuilder(command);
   for (const { spec, flag, value } of scanned.flags) spec.apply(b, value, flag);
   resolveTargets(b);
-  const parsed: ParsedCommand = { command, positional: scanned.rest };
+  const parsed: ParsedCommand = {
+    command,
+    positional: doctorPath === undefined ? scanned.rest : [doctorPath],
+  };
   if (command === "sweep") {
     sweepWorkloads(b);
     const points = expandSweep(b.cfg, b.axes);
@@ -1133,9 +1140,9 @@ const command_help: Record<Command, { usage: string; about: string; examples: st
     examples: ["aiobench compare --read_file /mnt/nvme0/big.bin --block_size 1M --rounds 5"],
   },
   doctor: {
-    usage: "aiobench doctor [options]",
+    usage: "aiobench doctor [PATH] [options]",
     about:
-      "Check the machine and the target: io_uring availability, O_DIRECT, file system, device, limits.",
+      "Check the machine and PATH (default: the current directory, or --folder): io_uring availability, O_DIRECT, file system, device, limits.",
     examples: ["aiobench doctor --folder /mnt/nvme0"],
   },
   help: {

@@ -21,14 +21,9 @@ import { chooseEngine, runBenchmark, VERSION } from "./run.ts";
 import { writes } from "./schedule.ts";
 import { UsageError } from "./size.ts";
 import type { BenchConfig, Workload } from "./types.ts";
+import { writeLines } from "./output.ts";
 
-const encoder = new TextEncoder();
-
-function write(stream: { writeSync(p: Uint8Array): number }, lines: string[]): void {
-  const bytes = encoder.encode(lines.map((l) => `${l}\n`).join(""));
-  let done = 0;
-  while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
-}
+const write = writeLines;
 
 /** The message when fio is missing (one line). */
 export const FIO_MISSING =

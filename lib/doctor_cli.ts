@@ -13,6 +13,7 @@ import type { ParsedCommand } from "./cli.ts";
 import { doctor, doctorToJson, formatDoctor, type ProbeResult } from "./doctor.ts";
 import { statOrNull } from "./files.ts";
 import { UsageError } from "./size.ts";
+import { writeLines } from "./output.ts";
 
 /** Creates a scratch file in `dir`, writes and reads 4 KiB with O_DIRECT, removes it. */
 export function probeDirect(dir: string): Promise<ProbeResult> {
@@ -57,14 +58,12 @@ export async function runDoctor(parsed: ParsedCommand): Promise<number> {
     },
   });
   const json = parsed.config?.json;
-  const text = formatDoctor(report).join("\n") + "\n";
+  const lines = formatDoctor(report);
   if (json === "-") {
-    await Deno.stdout.write(
-      new TextEncoder().encode(JSON.stringify(doctorToJson(report), null, 2) + "\n"),
-    );
-    await Deno.stderr.write(new TextEncoder().encode(text));
+    writeLines(Deno.stdout, [JSON.stringify(doctorToJson(report), null, 2)]);
+    writeLines(Deno.stderr, lines);
   } else {
-    await Deno.stdout.write(new TextEncoder().encode(text));
+    writeLines(Deno.stdout, lines);
     if (json) Deno.writeTextFileSync(json, JSON.stringify(doctorToJson(report), null, 2) + "\n");
   }
   return report.status === "fail" ? 1 : 0;

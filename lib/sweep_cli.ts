@@ -16,23 +16,15 @@ import {
   sweepDocument,
 } from "./sweep.ts";
 import { renderSweepReport } from "./sweep_report.ts";
+import { errLine, writeLines } from "./output.ts";
 import type { BenchConfig } from "./types.ts";
 
-const encoder = new TextEncoder();
 const exit_ok = 0;
 const exit_failed = 1;
 const exit_sigint = 130;
 const exit_sigterm = 143;
 
-function writeLines(stream: { writeSync(p: Uint8Array): number }, lines: string[]): void {
-  const bytes = encoder.encode(lines.map((l) => `${l}\n`).join(""));
-  let done = 0;
-  while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
-}
-
-function err(line: string): void {
-  writeLines(Deno.stderr, [line]);
-}
+const err = errLine;
 
 /** The output files, each with its flag, so a typo fails before an hour of measuring. */
 function outputFiles(base: BenchConfig, options: SweepOptions): Array<[string, string]> {

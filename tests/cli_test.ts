@@ -553,6 +553,10 @@ Deno.test("compare, doctor, help, version", async (t) => {
     assert.equal(parsed.command, "doctor");
     assert.deepEqual(parsed.config?.folders, ["/mnt/a"]);
     assertUsage(["doctor", "--rounds", "2"], "--rounds");
+    assert.deepEqual(parseArgs(["doctor", "/mnt/nvme"]).positional, ["/mnt/nvme"]);
+    assert.deepEqual(parseArgs(["doctor", "--json", "-", "/mnt/nvme"]).positional, ["/mnt/nvme"]);
+    assertUsage(["doctor", "/mnt/a", "/mnt/b"], "unexpected argument /mnt/b", "one PATH");
+    assertUsage(["/mnt/a"], "unexpected argument /mnt/a");
   });
   await t.step("help anywhere, with a topic", () => {
     assert.deepEqual(parseArgs(["--help"]), {

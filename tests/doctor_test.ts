@@ -161,3 +161,29 @@ Deno.test("env and doctor on a loop-device mount", async () => {
   }
   assert.ok(!(await run("findmnt", [`/mnt/aiobench-${name}`])).ok, "still mounted after down");
 });
+
+Deno.test("aiobench doctor PATH: real O_DIRECT and io_uring probes, on the disk and /dev/shm", async (t) => {
+  const { runCli, tempDir, removeDir } = await import("./_helpers.ts");
+  const disk = tempDir("aiobench_doctor_");
+  try {
+    for (const [path, fs, status] of [[disk, "ext4", "ok"], ["/dev/shm", "tmpfs", "warn"]]) {
+      await t.step(`${fs}: --json - on stdout, the human lines on stderr`, async () => {
+        const r = await runCli(["doctor", path, "--json", "-"]);
+        assert.equal(r.code, 0, r.stderr);
+        const report = JSON.parse(r.stdout);
+        assert.equal(report.path, path);
+        assert.equal(report.env.fs_type, fs);
+        const byName = Object.fromEntries(
+          report.checks.map((c: DoctorCheck) => [c.name, c.status]),
+        );
+        assert.equal(byName.o_direct, "ok", "the probe really wrote and read with O_DIRECT");
+        assert.equal(byName.io_uring, "ok");
+        assert.equal(byName.filesystem, status);
+        assert.match(r.stderr, /doctor: (ok|warn)/);
+        assert.deepEqual([...Deno.readDirSync(disk)], [], "the probe file is removed");
+      });
+    }
+  } finally {
+    removeDir(disk);
+  }
+});
