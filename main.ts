@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { dirname, resolve } from "node:path";
 import { NativeLoadError } from "./ffi/native.ts";
 import { helpText, parseArgs, UsageError } from "./lib/cli.ts";
 import { errLine, writeLines } from "./lib/output.ts";
@@ -22,7 +23,40 @@ function emit(config: BenchConfig, result: BenchResult): void {
   const envLines = headerLines(result);
   writeLines(toStdout ? Deno.stdout : Deno.stderr, [...envLines, ...human]);
   if (config.json === "-") writeLines(Deno.stdout, [JSON.stringify(result, null, 2)]);
-  else if (config.json) Deno.writeTextFileSync(config.json, JSON.stringify(result, null, 2) + "\n");
+  else if (config.json) writeJsonFile(config.json, result);
+}
+
+/** Checks before measuring that `--json FILE` can be written (a typo shouldn't cost a run). */
+function checkJsonPath(path: string | undefined): void {
+  if (path === undefined || path === "-") return;
+  const dir = dirname(resolve(path));
+  let isDir = false;
+  try {
+    isDir = Deno.statSync(dir).isDirectory;
+  } catch {
+    // reported below
+  }
+  if (!isDir) {
+    throw new UsageError(`--json ${path}: directory ${dir} does not exist; create it first`);
+  }
+  try {
+    if (Deno.statSync(path).isDirectory) {
+      throw new UsageError(`--json ${path} is a directory; give a file name`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+  }
+}
+
+function writeJsonFile(path: string, result: unknown): void {
+  try {
+    Deno.writeTextFileSync(path, JSON.stringify(result, null, 2) + "\n");
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split(" (os error")[0] : String(e);
+    throw new UsageError(
+      `--json ${path}: can't write it (${why}); the report above is all there is`,
+    );
+  }
 }
 
 function headerLines(result: BenchResult): string[] {
@@ -41,6 +75,7 @@ function headerLines(result: BenchResult): string[] {
 }
 
 async function runCommand(config: BenchConfig): Promise<number> {
+  checkJsonPath(config.json);
   const controller = new AbortController();
   let signalExit = 0;
   const onSignal = (code: number) => () => {

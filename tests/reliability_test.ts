@@ -98,6 +98,9 @@ Deno.test("bad options: exit 2, one line naming the flag and value, nothing chan
     [["--read_file", f, "--threads", "1e9"], ["--threads"]],
     [["--read_file", f, "--io_parallel", "100000"], ["--io_parallel"]],
     [["--read_file", f, "--loops", "-1"], ["--loops"]],
+    // an output that can't be written is found before measuring, not after
+    [["--read_file", f, "--json", "/nonexistent/out.json"], ["--json /nonexistent/out.json"]],
+    [["--read_file", f, "--json", "/tmp"], ["--json /tmp is a directory"]],
     [["--read_file", f, "--write_file", `${s.dir}/w`], ["--read_file", "--write_file"]],
     [["--read_file", f, "--time_based"], ["--time_based", "--runtime"]],
     [["--read_file", f, "--hipri", "--buffered"], ["--hipri", "--buffered"]],
