@@ -1,10 +1,10 @@
 /** Shared test helpers: temporary directories on ext4, random files, the CLI as a subprocess. */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const DENO = join(ROOT, "scripts/deno");
 const MAIN = join(ROOT, "main.ts");
 const decoder = new TextDecoder();
 
@@ -68,25 +68,52 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** Wall-clock milliseconds the run took. */
+  ms: number;
 }
 
 /** Options of `runCli`. */
 export interface CliOptions {
   cwd?: string;
   env?: Record<string, string>;
+  /** A wrapper command, e.g. setpriv or prlimit, to run aiobench under. */
+  prefix?: string[];
 }
 
-/** Runs `scripts/deno run -A main.ts ...args` and collects its exit code and output. */
+/** Runs `deno run -A main.ts ...args` (this Deno) and collects its exit code and output. */
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const out = await new Deno.Command(DENO, {
-    args: ["run", "-A", MAIN, ...args],
+  const argv = [...(options.prefix ?? []), Deno.execPath(), "run", "-A", MAIN, ...args];
+  const t0 = performance.now();
+  const out = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
     cwd: options.cwd ?? ROOT,
-    env: options.env,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    ms: performance.now() - t0,
+  };
+}
+
+/** sha256 of a file's content, hex (synchronous). */
+export function sha256Sync(path: string): string {
+  return createHash("sha256").update(Deno.readFileSync(path)).digest("hex");
+}
+
+/** The names in a directory, sorted. */
+export function listing(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+}
+
+/** Writes `size` random bytes to `path` and returns their sha256. */
+export function writeRandomFile(path: string, size: number): string {
+  Deno.writeFileSync(path, randomBytes(size));
+  return sha256Sync(path);
 }
 
 /** Runs a command; throws with its stderr when it fails. Returns trimmed stdout. */

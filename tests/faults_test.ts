@@ -3,59 +3,26 @@
 // must name worker, file and offset, never count the failed bytes, exit non-zero, and release
 // every other worker so the run ends within a bound.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { AlignedBuffer } from "../ffi/buffer.ts";
 import { AioError } from "../ffi/errors.ts";
 import { AioFile } from "../ffi/file.ts";
 import { AioHandle } from "../ffi/handle.ts";
+import {
+  type CliResult,
+  listing,
+  runCli,
+  sha256Sync as sha256,
+  writeRandomFile as writeRandom,
+} from "./_helpers.ts";
 
-const main_ts = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { env, cwd: "/" });
 const is_root = Deno.uid() === 0;
 const block = 64 << 10;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main_ts, ...args],
-    cwd: "/",
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: decoder.decode(out.stdout),
-    stderr: decoder.decode(out.stderr),
-    ms: performance.now() - t0,
-  };
-}
 
 function sh(cmd: string, args: string[]): { ok: boolean; out: string; err: string } {
   const o = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).outputSync();
   return { ok: o.success, out: decoder.decode(o.stdout).trim(), err: decoder.decode(o.stderr) };
-}
-
-function sha256(path: string): string {
-  return createHash("sha256").update(Deno.readFileSync(path)).digest("hex");
-}
-
-function listing(dir: string): string[] {
-  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-}
-
-function writeRandom(path: string, size: number): string {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
-  Deno.writeFileSync(path, bytes);
-  return sha256(path);
 }
 
 /** The single stderr line of a failed run, checked for shape; returns its parts. */

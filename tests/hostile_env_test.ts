@@ -3,32 +3,18 @@
 // kernel.io_uring_disabled (always restored). Each failure: one clear line, non-zero exit, the
 // user's data unchanged, aiobench's own files removed.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import {
+  type CliOptions,
+  type CliResult,
+  listing,
+  runCli,
+  sha256Sync as sha256,
+  writeRandomFile as writeRandom,
+} from "./_helpers.ts";
 
-const main_ts = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
+const cli = (args: string[], options: CliOptions = {}) => runCli(args, { ...options, cwd: "/" });
 const is_root = Deno.uid() === 0;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(
-  args: string[],
-  options: { env?: Record<string, string>; prefix?: string[] } = {},
-): Promise<CliResult> {
-  const argv = [...(options.prefix ?? []), Deno.execPath(), "run", "-A", main_ts, ...args];
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: "/",
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...options.env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 function assertCleanError(r: CliResult, mentions: (string | RegExp)[]): void {
   const context = `exit ${r.code}\nstderr: ${r.stderr}\nstdout: ${r.stdout}`;
@@ -50,21 +36,6 @@ function sh(cmd: string, args: string[]): { ok: boolean; out: string; err: strin
 
 function has(cmd: string): boolean {
   return sh("sh", ["-c", `command -v ${cmd}`]).ok;
-}
-
-function sha256(path: string): string {
-  return createHash("sha256").update(Deno.readFileSync(path)).digest("hex");
-}
-
-function listing(dir: string): string[] {
-  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-}
-
-function writeRandom(path: string, size: number): string {
-  const bytes = new Uint8Array(size);
-  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
-  Deno.writeFileSync(path, bytes);
-  return sha256(path);
 }
 
 /** Unmounts, retrying while io_uring teardown keeps the fs busy (see DESIGN.md). */

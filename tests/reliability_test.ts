@@ -2,44 +2,17 @@
 // usage), prints exactly one line on stderr naming the flag/path/value, no stack frames, leaves
 // the user's file byte-identical and leaves no temporary files behind.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import {
+  type CliOptions,
+  type CliResult,
+  listing,
+  runCli,
+  sha256Sync as sha256,
+} from "./_helpers.ts";
 
-const main_ts = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
+const cli = (args: string[], options: CliOptions = {}) => runCli(args, options);
 const is_root = Deno.uid() === 0;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-interface CliOptions {
-  cwd?: string;
-  env?: Record<string, string>;
-  /** A wrapper command, e.g. setpriv/runuser to drop privileges. */
-  prefix?: string[];
-}
-
-async function cli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const argv = [...(options.prefix ?? []), Deno.execPath(), "run", "-A", main_ts, ...args];
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: options.cwd,
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...options.env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
-
-function sha256(path: string): string {
-  return createHash("sha256").update(Deno.readFileSync(path)).digest("hex");
-}
-
-function listing(dir: string): string[] {
-  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-}
 
 /** Exactly one stderr line `aiobench: ...` naming every `mention`, no stack, the given exit. */
 function assertCleanError(r: CliResult, code: number | "nonzero", mentions: (string | RegExp)[]) {

@@ -3,7 +3,7 @@
 // (unless --keep), the results so far are printed marked partial, exit 130 / 143, and all of it
 // within 2 s of the signal (measured).
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { listing, sha256Sync as sha256 } from "./_helpers.ts";
 
 const main_ts = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -70,14 +70,6 @@ async function runAndSignal(
 function freeBytes(dir: string): number {
   const out = new Deno.Command("df", { args: ["-B1", "--output=avail", dir] }).outputSync();
   return Number(decoder.decode(out.stdout).trim().split("\n").pop());
-}
-
-function listing(dir: string): string[] {
-  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-}
-
-function sha256(path: string): string {
-  return createHash("sha256").update(Deno.readFileSync(path)).digest("hex");
 }
 
 function checkStopped(r: Stopped, signal: "SIGINT" | "SIGTERM"): void {
