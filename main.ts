@@ -7,6 +7,7 @@ import { dirname, resolve } from "node:path";
 import { NativeLoadError } from "./ffi/native.ts";
 import { helpText, parseArgs, UsageError } from "./lib/cli.ts";
 import { errLine, writeLines } from "./lib/output.ts";
+import { Progress } from "./lib/progress.ts";
 import { runDoctor } from "./lib/doctor_cli.ts";
 import { humanReport } from "./lib/report.ts";
 import { isUserFacing, runBenchmark, RunFailure, VERSION } from "./lib/run.ts";
@@ -74,14 +75,26 @@ function headerLines(result: BenchResult): string[] {
   return [...lines, ...(env.summary ?? [])];
 }
 
+/** Seconds a time-based run will take (warm-up, ramp and timed loops per workload), else undefined. */
+function expectedSeconds(config: BenchConfig): number | undefined {
+  if (!config.timeBased || config.runtimeS === undefined) return undefined;
+  const perWorkload = config.rampTimeS + (config.warmupLoops + config.loops) * config.runtimeS;
+  return perWorkload * config.workloads.length;
+}
+
 async function runCommand(config: BenchConfig): Promise<number> {
   checkJsonPath(config.json);
   const controller = new AbortController();
+  const interactive = Deno.stderr.isTerminal();
+  const progress = interactive
+    ? new Progress(Deno.stderr, { totalSeconds: expectedSeconds(config) })
+    : null;
+  const say = (line: string) => progress ? progress.line(line) : err(line);
   let signalExit = 0;
   const onSignal = (code: number) => () => {
     if (signalExit !== 0) return;
     signalExit = code;
-    err(
+    say(
       `aiobench: stopping (${
         code === EXIT.sigint ? "SIGINT" : "SIGTERM"
       }): draining IO, cleaning up`,
@@ -92,27 +105,28 @@ async function runCommand(config: BenchConfig): Promise<number> {
   const sigterm = onSignal(EXIT.sigterm);
   Deno.addSignalListener("SIGINT", sigint);
   Deno.addSignalListener("SIGTERM", sigterm);
-  const interactive = Deno.stderr.isTerminal();
   try {
     const result = await runBenchmark(config, {
       signal: controller.signal,
       log: (line) => {
-        if (
-          config.verbose || interactive || line.startsWith("note:") || line.startsWith("warning:")
-        ) {
-          err(line);
+        if (/^(creating |(write|read|randread|randwrite|randrw): )/.test(line)) {
+          progress?.phase(line);
         }
+        if (config.verbose || line.startsWith("note:") || line.startsWith("warning:")) say(line);
       },
     });
+    progress?.stop();
     emit(config, result);
     if (signalExit !== 0) return signalExit;
     return EXIT.ok;
   } catch (e) {
+    progress?.stop();
     if (e instanceof RunFailure && e.partialResult && e.partialResult.results.length > 0) {
       emit(config, e.partialResult);
     }
     throw e;
   } finally {
+    progress?.stop();
     Deno.removeSignalListener("SIGINT", sigint);
     Deno.removeSignalListener("SIGTERM", sigterm);
   }

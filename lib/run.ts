@@ -25,7 +25,7 @@ import { runPool } from "./pool.ts";
 import { aggregate } from "./report.ts";
 import type { TaskSpec } from "./schedule.ts";
 import { writes } from "./schedule.ts";
-import { UsageError } from "./size.ts";
+import { formatBytesHuman, UsageError } from "./size.ts";
 import type { BenchConfig, BenchResult, OpResult } from "./types.ts";
 
 /** The program's version (also in deno.json). */
@@ -192,8 +192,8 @@ export async function runBenchmark(
       }));
       log(
         `${workload}: ${config.threads} worker(s), ${
-          specs[0].ioSizeBytes
-        } bytes each, ${config.loops} loop(s)`,
+          formatBytesHuman(specs[0].ioSizeBytes)
+        } each, ${config.loops} loop(s)`,
       );
       const outcome = await runPool(specs, { log, signal: options.signal });
       if (outcome.failures.length > 0 && !outcome.stopped) {
