@@ -81,6 +81,8 @@ export interface SweepRunOptions {
   log?: (line: string) => void;
   /** One line per point: `config i/n: <summary>  ETA mm:ss  best so far: ...`. */
   progress?: (line: string) => void;
+  /** Called once the targets are checked and the data files are ready, before measuring. */
+  onStart?: () => void;
   runner?: BenchmarkRunner;
 }
 
@@ -513,6 +515,7 @@ export async function runSweep(
     return outcome;
   }
   const files = prepareFiles(configs[0], log);
+  options.onStart?.();
   try {
     await runPoints(configs, outcome, { options, resume, files, todo });
   } finally {

@@ -116,13 +116,13 @@ export async function runSweepCommand(parsed: ParsedCommand): Promise<number> {
   Deno.addSignalListener("SIGINT", sigint);
   Deno.addSignalListener("SIGTERM", sigterm);
   const notes = new Set<string>();
-  err(headerLine(base, configs.length, options));
   try {
     const outcome = await runSweep(configs, {
       objective: options.objective,
       resume: options.resume,
       signal: controller.signal,
       progress: err,
+      onStart: () => err(headerLine(base, configs.length, options)),
       log: (line) => {
         const note = line.startsWith("note:") || line.startsWith("warning:");
         if (line.startsWith("creating ") || base.verbose) err(line);
