@@ -232,7 +232,9 @@ export function explainOpen(e: unknown, path: string, access: "read" | "write" =
     EINVAL:
       "the filesystem refuses O_DIRECT; add --buffered (marked in the report) or use another filesystem",
     EISDIR: "is a directory; give a file path",
-    ENOENT: "does not exist",
+    ENOENT: access === "read"
+      ? "does not exist"
+      : "can't be created there (no such file or directory); use a directory on the disk to test",
   };
   const fix = fixes[e.code];
   return fix ? new UsageError(`${path}: ${fix} (${e.code})`) : e;
