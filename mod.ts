@@ -32,6 +32,7 @@ export {
   AioHandle,
   type AioHandleOptions,
   type HandleStats,
+  type IntervalRecord,
   type NativeEngine,
   type RequestMode,
   type RequestOptions,

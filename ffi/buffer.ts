@@ -77,6 +77,7 @@ export class AlignedBuffer {
     native().aiob_buffer_free(this.address, BigInt(this.size));
   }
 
+  /** Whether `free()` was called. */
   get freed(): boolean {
     return this.#freed;
   }

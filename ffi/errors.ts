@@ -86,11 +86,16 @@ export interface AioErrorInfo {
 export class AioError extends Error {
   /** Symbolic name, e.g. `EIO`, `ENOENT`, `ESHORT`. */
   readonly code: string;
+  /** The positive errno, or an aiobench code above 1000 (e.g. 1001 for `ESHORT`). */
   readonly errno: number;
+  /** What was being done, e.g. `open for writing`. */
   readonly op: string;
+  /** The file involved, when known. */
   readonly path?: string;
+  /** File offset in bytes of the failed IO, when known. */
   readonly offset?: number;
 
+  /** Builds the one-line message from `errno` and where it happened. */
   constructor(errno: number, info: AioErrorInfo) {
     const code = errnoName(errno);
     const where = [

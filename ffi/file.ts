@@ -6,9 +6,11 @@ import { OPEN } from "./symbols.ts";
 export interface OpenOptions {
   /** Open for writing (read+write). */
   write?: boolean;
+  /** Create the file when it doesn't exist (O_CREAT). */
   create?: boolean;
   /** Fail when the file exists (with `create`). */
   exclusive?: boolean;
+  /** Truncate the file to 0 bytes on open (O_TRUNC). */
   truncate?: boolean;
   /** O_DIRECT (default true). */
   direct?: boolean;
@@ -16,15 +18,23 @@ export interface OpenOptions {
 
 /** statx facts about a path. */
 export interface FileStat {
+  /** Size in bytes. */
   size: number;
+  /** st_mode: file type and permission bits. */
   mode: number;
+  /** A regular file. */
   isFile: boolean;
+  /** A directory. */
   isDirectory: boolean;
+  /** A block device. */
   isBlockDevice: boolean;
-  /** Alignment O_DIRECT needs for memory and file offsets (statx STATX_DIOALIGN); 0 = unknown. */
+  /** Alignment in bytes O_DIRECT needs for memory buffers (statx STATX_DIOALIGN); 0 = unknown. */
   dioMemAlign: number;
+  /** Alignment in bytes O_DIRECT needs for file offsets and lengths; 0 = unknown. */
   dioOffsetAlign: number;
+  /** Preferred IO block size in bytes (st_blksize). */
   blockSize: number;
+  /** `major:minor` of the device itself (block device) or of the device holding the file. */
   device: string;
 }
 
@@ -34,8 +44,11 @@ function cString(text: string): Uint8Array<ArrayBuffer> {
 
 /** Opens a file descriptor through the native library (so O_DIRECT is available). */
 export class AioFile {
+  /** The file descriptor. */
   readonly fd: number;
+  /** The path it was opened with. */
   readonly path: string;
+  /** Opened with O_DIRECT. */
   readonly direct: boolean;
   #closed = false;
 
@@ -80,14 +93,17 @@ export class AioFile {
     };
   }
 
+  /** fsync(2): flushes the file's data and metadata to the device. */
   fsync(): void {
     check(native().aiob_file_fsync(this.fd), { op: "fsync", path: this.path });
   }
 
+  /** ftruncate(2) to `size` bytes. */
   truncate(size: number): void {
     check(native().aiob_file_truncate(this.fd, BigInt(size)), { op: "truncate", path: this.path });
   }
 
+  /** Closes the descriptor; a second call does nothing. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

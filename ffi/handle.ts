@@ -4,11 +4,18 @@ import type { AioFile } from "./file.ts";
 import { native } from "./native.ts";
 import { ENGINE, FLAG, INTERVAL_FIELDS, MODE, PARAM, REQUEST, STAT } from "./symbols.ts";
 
-/** Native engines. */
-export type NativeEngine = keyof typeof ENGINE;
+/** Native engines (the keys of `ENGINE` in ffi/symbols.ts). */
+export type NativeEngine = "io_uring" | "libaio" | "psync";
 
-/** A request's access pattern. */
-export type RequestMode = keyof typeof MODE;
+/** A request's access pattern (the keys of `MODE` in ffi/symbols.ts). */
+export type RequestMode = "read" | "write" | "randread" | "randwrite" | "randrw";
+
+// Type-only check: a type error here when the unions above and the native tables disagree.
+type _Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type _Assert<T extends true> = T;
+type _UnionsMatchNative = _Assert<
+  _Same<NativeEngine, keyof typeof ENGINE> | _Same<RequestMode, keyof typeof MODE>
+>;
 
 /** DeepSpeed's aio handle knobs, plus the engine and io_uring options. */
 export interface AioHandleOptions {
@@ -22,14 +29,21 @@ export interface AioHandleOptions {
   overlapEvents?: boolean;
   /** Threads (each with its own ring) that split an async request; 0 = none (default). */
   ioParallel?: number;
+  /** The native engine (default `io_uring`). */
   engine?: NativeEngine;
   /** O_DIRECT alignment of lengths and offsets (default 4096). */
   alignBytes?: number;
+  /** io_uring: register the buffers (fixed buffers). */
   fixedbufs?: boolean;
+  /** io_uring: register the file descriptors (fixed files). */
   registerfiles?: boolean;
+  /** io_uring: a kernel thread polls the submission queue (SQPOLL). */
   sqthreadPoll?: boolean;
+  /** io_uring: the CPU index the SQPOLL thread is pinned to (default: unpinned). */
   sqthreadPollCpu?: number;
+  /** io_uring: polled completions (IOPOLL). */
   hipri?: boolean;
+  /** io_uring: plain READ/WRITE instead of READV/WRITEV. */
   nonvectored?: boolean;
   /** Record per-IO latency (default true). */
   latency?: boolean;
@@ -43,7 +57,9 @@ export interface IntervalRecord {
   index: number;
   /** Seconds from the lane's origin to the interval's end as the lane noticed it. */
   endS: number;
+  /** Bytes completed in the interval. */
   bytes: number;
+  /** IOs completed in the interval. */
   ios: number;
   /** p99 completion latency in ns (0 when latency isn't recorded). */
   p99Ns: number;
@@ -55,11 +71,15 @@ export interface RequestOptions {
   nbytes?: number;
   /** File offset of the buffer's first byte (default 0). */
   offset?: number;
+  /** Access pattern (default `read`). */
   mode?: RequestMode;
+  /** Percentage of reads in `randrw`, 0..100 (default 50). */
   rwmixread?: number;
+  /** Seed for random offsets and the `randrw` read/write choice (default 0). */
   seed?: number;
   /** Stop after this many seconds (with `timeBased`, loop over the region until then). */
   runtimeS?: number;
+  /** Loop over the region until `runtimeS` is up instead of stopping after one pass. */
   timeBased?: boolean;
   /**
    * Each in-flight IO uses its own `blockSize` piece of the buffer (as fio does) instead of the
@@ -70,17 +90,29 @@ export interface RequestOptions {
 
 /** Counters of a handle since creation or `resetStats()`. */
 export interface HandleStats {
+  /** IOs completed. */
   ios: number;
+  /** Bytes moved by completed IOs. */
   bytes: number;
+  /** IOs that failed (cancellation not counted). */
   errors: number;
+  /** Short transfers whose remainder was resubmitted. */
   shortResubmits: number;
+  /** User CPU seconds of the handle's IO threads (RUSAGE_THREAD). */
   cpuUserSeconds: number;
+  /** System CPU seconds of the handle's IO threads (RUSAGE_THREAD). */
   cpuSystemSeconds: number;
+  /** Submit/reap system calls the engine made (e.g. io_uring_enter). */
   enterCalls: number;
+  /** Submission queue entries (IOs) handed to the kernel. */
   sqesSubmitted: number;
+  /** IOs whose latency was recorded. */
   latencyCount: number;
+  /** Smallest recorded IO latency in ns. */
   latencyMinNs: number;
+  /** Largest recorded IO latency in ns. */
   latencyMaxNs: number;
+  /** Sum of recorded IO latencies in ns (divide by `latencyCount` for the mean). */
   latencySumNs: number;
   /** Interval records lost because a lane's log (4096 records) was full. */
   intervalsDropped: number;
@@ -100,6 +132,7 @@ export interface HandleStats {
  * ```
  */
 export class AioHandle {
+  /** The options in effect, defaults filled in. */
   readonly options: Readonly<
     Required<Omit<AioHandleOptions, "sqthreadPollCpu" | "logIntervalS">>
   >;
@@ -108,6 +141,7 @@ export class AioHandle {
   #stats = new BigUint64Array(STAT.count);
   #pending: { file: AioFile; op: string } | null = null;
 
+  /** Creates the native handle; throws `AioError` when the engine can't be set up. */
   constructor(options: AioHandleOptions) {
     this.options = {
       singleSubmit: false,
@@ -219,6 +253,7 @@ export class AioHandle {
     return this.#address;
   }
 
+  /** The handle's counters since creation or `resetStats()`. */
   stats(): HandleStats {
     const s = this.#stats;
     native().aiob_handle_stats(this.#alive(), s);
@@ -250,6 +285,7 @@ export class AioHandle {
     return sparse;
   }
 
+  /** Zeroes the counters, the latency histogram and the interval records. */
   resetStats(): void {
     native().aiob_handle_reset_stats(this.#alive());
   }

@@ -35,6 +35,7 @@ export const VERSION = "0.1.0";
 export class RunFailure extends Error {
   /** Whatever was measured before the failure. */
   readonly partialResult?: BenchResult;
+  /** `message` is the one-line reason; `partialResult` what was measured before it. */
   constructor(message: string, partialResult?: BenchResult) {
     super(message);
     this.name = "RunFailure";

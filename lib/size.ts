@@ -7,6 +7,7 @@
 
 /** A mistake in the command line: the message is one line that names the flag and the fix. */
 export class UsageError extends Error {
+  /** `message` is the whole one-line explanation. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

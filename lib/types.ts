@@ -22,32 +22,51 @@ export interface BenchConfig {
   defaultDir?: string;
   /** Bytes per worker per loop; undefined means the read file's size. */
   ioSizeBytes?: number;
+  /** `--block_size`: bytes per IO request. */
   blockSizeBytes: number;
+  /** `--queue_depth`: IOs in flight per handle (1..4096). */
   queueDepth: number;
+  /** `--single_submit`: submit IOs one at a time instead of in batches. */
   singleSubmit: boolean;
+  /** `--overlap_events`: keep the queue full, resubmitting as IOs complete. */
   overlapEvents: boolean;
   /** Undefined: synchronous read/write schedule; a number (even 1): async pread/pwrite + wait. */
   ioParallel?: number;
+  /** `--threads`: workers, each with its own handle and file (1..256). */
   threads: number;
+  /** `--loops`: timed loops per worker. */
   loops: number;
+  /** `--warmup_loops`: untimed loops per worker before the timed ones. */
   warmupLoops: number;
+  /** `--include_warmup_time`: count the warm-up loops in the results. */
   includeWarmupTime: boolean;
+  /** `--validate`: check the data after the timed region. */
   validate: boolean;
+  /** `--force`: overwrite existing files and allow block devices. */
   force: boolean;
+  /** `--keep`: keep the files aiobench created. */
   keep: boolean;
+  /** `--verbose`: print per-worker detail. */
   verbose: boolean;
   /** `--json FILE`, or `-` for stdout. */
   json?: string;
+  /** `--engine`: the IO engine (default `auto`). */
   engine: Engine;
   /** Open without O_DIRECT (marked in the report). */
   buffered: boolean;
   /** mlock the IO buffers. */
   mlock: boolean;
+  /** `--fixedbufs`: io_uring registered buffers. */
   fixedbufs: boolean;
+  /** `--registerfiles`: io_uring registered files. */
   registerfiles: boolean;
+  /** `--sqthread_poll`: io_uring kernel SQ polling thread. */
   sqthreadPoll: boolean;
+  /** `--sqthread_poll_cpu`: the CPU index the SQ polling thread is pinned to. */
   sqthreadPollCpu?: number;
+  /** `--hipri`: io_uring polled completions (IOPOLL). */
   hipri: boolean;
+  /** `--nonvectored`: io_uring plain READ/WRITE instead of READV/WRITEV. */
   nonvectored: boolean;
   /**
    * `--slot_buffers`: each in-flight IO uses its own block-size buffer (fio's memory footprint)
@@ -64,13 +83,21 @@ export interface BenchConfig {
   seed: number;
   /** `--runtime` in seconds (with `timeBased`, loop over the region until it is up). */
   runtimeS?: number;
+  /** `--time_based`: loop over the region until `runtimeS` is up. */
   timeBased: boolean;
+  /** `--ramp_time` in seconds: run this long before measuring (0 = none). */
   rampTimeS: number;
+  /** `--log_interval` in seconds: record throughput and p99 per interval of this length. */
   logIntervalS?: number;
+  /** `--gpu`: move data to and from GPU memory. */
   gpu: boolean;
+  /** `--gpu_id`: index of the GPU to use. */
   gpuId: number;
+  /** `--folder_to_device_mapping`: folder → GPU index; its folders become targets. */
   folderToDeviceMapping: Record<string, number>;
+  /** `--use_gds`: GPUDirect Storage (needs `gpu`). */
   useGds: boolean;
+  /** `--use_accelerator_pin_memory`: pin host buffers through the accelerator. */
   useAcceleratorPinMemory: boolean;
   /** `--gpu` data path: `overlap` (chunked, copies overlap IO; default) or `bounce` (as ds_aio). */
   gpuMode?: "overlap" | "bounce";
@@ -80,13 +107,21 @@ export interface BenchConfig {
 
 /** Latency summary in microseconds. */
 export interface LatencySummary {
+  /** Smallest IO latency in µs. */
   min: number;
+  /** Median IO latency in µs (from the histogram). */
   p50: number;
+  /** 90th percentile IO latency in µs. */
   p90: number;
+  /** 99th percentile IO latency in µs. */
   p99: number;
+  /** 99.9th percentile IO latency in µs. */
   p99_9: number;
+  /** Largest IO latency in µs. */
   max: number;
+  /** Mean IO latency in µs. */
   mean: number;
+  /** IOs the summary covers. */
   count: number;
 }
 
@@ -141,27 +176,44 @@ export interface IntervalSample {
 
 /** One entry of `results[]` in the `aiobench/1` JSON. */
 export interface OpResult {
+  /** The workload measured. */
   op: Workload;
+  /** Bytes moved by all workers (Σ io_size × loops). */
   bytes: number;
+  /** Task time in seconds: the largest per-worker time inside the IO calls (ds_aio's). */
   task_latency_s: number;
+  /** `bytes / task_latency_s` in GiB/s (ds_aio's "Task Speed", printed as GB/sec). */
   task_gib_s: number;
+  /** E2E time in seconds: the largest per-worker time of the IO calls plus the barriers after. */
   e2e_latency_s: number;
+  /** `bytes / e2e_latency_s` in GiB/s (ds_aio's "E2E Speed"). */
   e2e_gib_s: number;
+  /** IOs per second over the task time. */
   iops: number;
+  /** Per-IO latency summary in µs; null when no latency was recorded. */
   latency_us: LatencySummary | null;
+  /** CPU time over the timed region and its cost per IO. */
   cpu: {
+    /** User CPU seconds. */
     user_s: number;
+    /** System CPU seconds. */
     sys_s: number;
+    /** IOs per CPU second (user + system). */
     ios_per_cpu_s: number;
+    /** CPU microseconds (user + system) per IO. */
     cpu_us_per_io: number;
     /** What user_s/sys_s measure: the whole process over the timed region, or the IO threads. */
     source?: "process" | "threads";
     /** The IO threads' own CPU (RUSAGE_THREAD, summed over workers and lanes). */
     threads_user_s?: number;
+    /** The IO threads' own system CPU seconds. */
     threads_sys_s?: number;
   };
+  /** IOs that failed, over all workers. */
   errors: number;
+  /** Some worker was stopped before it finished its loops. */
   partial: boolean;
+  /** Per-worker detail: its file, bytes, IOs, task and E2E seconds, errors and CPU seconds. */
   workers: Array<{
     worker: number;
     path: string;
@@ -174,6 +226,7 @@ export interface OpResult {
     cpu_user_s?: number;
     cpu_sys_s?: number;
   }>;
+  /** `--log_interval`: per interval its end (s from start), bytes, IOPS, worst lane p99 (µs). */
   intervals?: Array<{ t_s: number; bytes: number; iops: number; p99_us: number | null }>;
   /** `--gpu`: IO-only speed and end-to-end file ⇄ GPU memory speed (= the task speed). */
   gpu?: {
@@ -192,11 +245,18 @@ export interface OpResult {
 
 /** The whole `aiobench/1` document. */
 export interface BenchResult {
+  /** The document's schema and version. */
   schema: "aiobench/1";
+  /** aiobench's version (`VERSION`). */
   version: string;
+  /** When the run started, ISO 8601 in UTC. */
   started_at: string;
+  /** The configuration as run, with snake_case keys. */
   config: Record<string, unknown>;
+  /** The machine: kernel, file system, device, engine chosen and why. */
   env: Record<string, unknown>;
+  /** One entry per workload, in run order. */
   results: OpResult[];
+  /** The run was stopped, or some worker didn't finish its loops. */
   partial: boolean;
 }
