@@ -395,14 +395,14 @@ pub const Lane = struct {
                     inflight += 1;
                     if (config.single_submit) {
                         const rc = self.engine.submit();
-                        if (rc < 0) return self.abandon(rc, inflight);
+                        if (rc < 0) return self.abandon(rc);
                     }
                 }
             }
             if (inflight == 0) break;
             const min: u32 = if (config.overlap_events) 1 else inflight;
             const n = self.engine.reap(min, self.completions);
-            if (n < 0) return self.abandon(n, inflight);
+            if (n < 0) return self.abandon(n);
             if (clocked) now = common.nowNs();
             for (self.completions[0..@intCast(n)]) |c| {
                 const finished = self.complete(c, request, now, stopping);
@@ -506,8 +506,7 @@ pub const Lane = struct {
 
     /// The engine itself failed: in-flight IOs can't be reaped safely, so the lane's ring is
     /// left to the kernel's teardown and every slot is returned.
-    fn abandon(self: *Lane, code: i32, inflight: u32) i64 {
-        _ = inflight;
+    fn abandon(self: *Lane, code: i32) i64 {
         _ = self.fail(code, .{ .op = .read, .offset = 0, .len = 0, .got = 0 });
         self.slots_free_count = @intCast(self.slots_free.len);
         for (self.slots_free, 0..) |*s, i| s.* = @intCast(i);
