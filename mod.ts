@@ -24,9 +24,9 @@
  *
  * @module
  */
-import { defaultConfig, validateConfig } from "./lib/config.ts";
-import { runBenchmark, type RunOptions } from "./lib/run.ts";
-import type { BenchConfig, BenchResult } from "./lib/types.ts";
+import { defaultConfig, validateConfig } from "./lib/run/config.ts";
+import { runBenchmark, type RunOptions } from "./lib/run/run.ts";
+import type { BenchConfig, BenchResult } from "./lib/common/types.ts";
 
 export {
   AioHandle,
@@ -47,10 +47,10 @@ export type {
   LatencySummary,
   OpResult,
   Workload,
-} from "./lib/types.ts";
-export { type RunOptions } from "./lib/run.ts";
-export { UsageError } from "./lib/size.ts";
-export { RunFailure, VERSION } from "./lib/run.ts";
+} from "./lib/common/types.ts";
+export { type RunOptions } from "./lib/run/run.ts";
+export { UsageError } from "./lib/common/size.ts";
+export { RunFailure, VERSION } from "./lib/run/run.ts";
 
 /**
  * Runs a benchmark. `config` starts from the command line's defaults (block 1M, queue depth

@@ -274,7 +274,7 @@ export class AioHandle {
     };
   }
 
-  /** The merged latency histogram as sparse `[bucketIndex, count]` pairs (see lib/histogram.ts). */
+  /** The merged latency histogram as sparse `[bucketIndex, count]` pairs (see lib/common/histogram.ts). */
   histogram(): [number, number][] {
     const lib = native();
     const n = lib.aiob_histogram_buckets();

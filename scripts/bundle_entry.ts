@@ -4,8 +4,8 @@
 // is the program. scripts/bundle.sh bundles a generated entry that passes the libraries in, so
 // this module type-checks without the generated ffi/_embedded_libs.ts.
 import { type EmbeddedLibrary, registerEmbeddedLibraries } from "../ffi/native.ts";
-import { startTasklet } from "../lib/tasklet.ts";
-import { WORKER_NAME } from "../lib/worker_url.ts";
+import { startTasklet } from "../lib/tasklets/tasklet.ts";
+import { WORKER_NAME } from "../lib/tasklets/worker_url.ts";
 import { main } from "../main.ts";
 
 /**
@@ -19,7 +19,7 @@ export async function startBundle(libraries: EmbeddedLibrary[], bundleUrl: strin
     startTasklet();
     return;
   }
-  // lib/worker_url.ts starts workers from the bundle instead of lib/worker.ts.
+  // lib/tasklets/worker_url.ts starts workers from the bundle instead of lib/tasklets/worker.ts.
   (globalThis as { __aiobenchWorkerUrl?: string }).__aiobenchWorkerUrl = bundleUrl;
   Deno.exit(await main(Deno.args));
 }

@@ -2,7 +2,7 @@
  * A test worker for tests/barrier_test.ts: passes a shared barrier `generations` times, counting
  * arrivals per generation, and can throw or time out on request (as a failing tasklet would).
  */
-import { Barrier, BarrierAbortedError } from "../lib/barrier.ts";
+import { Barrier, BarrierAbortedError } from "../lib/tasklets/barrier.ts";
 
 /** Test → worker. */
 export interface BarrierJob {

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { benchmark, type OpResult } from "../mod.ts";
-import { aggregate, dsAioLines } from "../lib/report.ts";
-import type { WorkerResult } from "../lib/types.ts";
+import { aggregate, dsAioLines } from "../lib/run/report.ts";
+import type { WorkerResult } from "../lib/common/types.ts";
 import { lines, makeRandomFile, removeDir, runCli, tempDir } from "./_helpers.ts";
 
 const MIB = 1 << 20;

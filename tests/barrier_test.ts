@@ -1,9 +1,9 @@
 /**
- * lib/barrier.ts with real Web Workers: many generations without a lost or early wake-up, a
+ * lib/tasklets/barrier.ts with real Web Workers: many generations without a lost or early wake-up, a
  * failing worker releases the others with an error naming it, and a timed-out wait aborts.
  */
 import assert from "node:assert/strict";
-import { Barrier, BarrierAbortedError } from "../lib/barrier.ts";
+import { Barrier, BarrierAbortedError } from "../lib/tasklets/barrier.ts";
 import type { BarrierJob, BarrierReport } from "./_barrier_worker.ts";
 
 const WORKER_URL = new URL("./_barrier_worker.ts", import.meta.url);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { commands, expandSweep, option_table, parseArgs, UsageError } from "../lib/cli.ts";
-import { validateConfig } from "../lib/config.ts";
+import { commands, expandSweep, option_table, parseArgs, UsageError } from "../lib/cli/cli.ts";
+import { validateConfig } from "../lib/run/config.ts";
 
 const fuzz_seconds = Number(Deno.env.get("AIOBENCH_FUZZ_SECONDS") ?? "3");
 const fuzz_seed = Number(Deno.env.get("AIOBENCH_FUZZ_SEED") ?? "20240601");

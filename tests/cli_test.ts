@@ -8,9 +8,9 @@ import {
   parseArgs,
   type ParsedCommand,
   UsageError,
-} from "../lib/cli.ts";
-import { configToJson, defaultConfig, validateConfig } from "../lib/config.ts";
-import type { BenchConfig } from "../lib/types.ts";
+} from "../lib/cli/cli.ts";
+import { configToJson, defaultConfig, validateConfig } from "../lib/run/config.ts";
+import type { BenchConfig } from "../lib/common/types.ts";
 
 const M = 1 << 20;
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseArgs } from "../lib/cli.ts";
+import { parseArgs } from "../lib/cli/cli.ts";
 import {
   compareRows,
   compareTable,
@@ -10,10 +10,10 @@ import {
   ratio,
   type Sample,
   sampleFromFio,
-} from "../lib/compare.ts";
-import { FIO_MISSING } from "../lib/compare_cli.ts";
-import { findFio, fioArgs, parseFioJson } from "../lib/fio.ts";
-import type { Workload } from "../lib/types.ts";
+} from "../lib/compare/compare.ts";
+import { FIO_MISSING } from "../lib/compare/command.ts";
+import { findFio, fioArgs, parseFioJson } from "../lib/compare/fio.ts";
+import type { Workload } from "../lib/common/types.ts";
 import { makeRandomFile, removeDir, ROOT, runCli, tempDir } from "./_helpers.ts";
 
 const sample = (gibS: number, iops: number, p50: number, p99: number, cpu: number): Sample => ({

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { defaultRunSize } from "../lib/files.ts";
+import { defaultRunSize } from "../lib/run/files.ts";
 import {
   isRoot,
   makeRandomFile,

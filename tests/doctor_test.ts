@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { doctor, type DoctorCheck, doctorToJson, formatDoctor } from "../lib/doctor.ts";
-import { captureEnv, type EnvInfo } from "../lib/env.ts";
+import { doctor, type DoctorCheck, doctorToJson, formatDoctor } from "../lib/doctor/doctor.ts";
+import { captureEnv, type EnvInfo } from "../lib/run/env.ts";
 
 const decoder = new TextDecoder();
 

@@ -6,7 +6,7 @@ import {
   findMount,
   parseMemlock,
   parseMountinfo,
-} from "../lib/env.ts";
+} from "../lib/run/env.ts";
 
 async function sh(script: string): Promise<string> {
   const out = await new Deno.Command("bash", { args: ["-c", script], stdout: "piped" }).output();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { findFio, fioArgs, type FioOptions, parseFioJson, runFio } from "../lib/fio.ts";
+import { findFio, fioArgs, type FioOptions, parseFioJson, runFio } from "../lib/compare/fio.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`./fixtures/${name}`, import.meta.url));

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { defaultConfig } from "../lib/config.ts";
+import { defaultConfig } from "../lib/run/config.ts";
 import {
   defaultChunkBytes,
   deviceForWorker,
@@ -16,9 +16,9 @@ import {
   type GpuTaskContext,
   planGpuSteps,
   validateGpu,
-} from "../lib/gpu.ts";
-import type { TaskSpec } from "../lib/schedule.ts";
-import type { BenchConfig, BenchResult } from "../lib/types.ts";
+} from "../lib/gpu/gpu.ts";
+import type { TaskSpec } from "../lib/tasklets/schedule.ts";
+import type { BenchConfig, BenchResult } from "../lib/common/types.ts";
 import { lines, makeRandomFile, removeDir, ROOT, runCli, skip, tempDir } from "./_helpers.ts";
 
 const MIB = 1 << 20;

@@ -7,8 +7,8 @@ import {
   quantileNs,
   type SparseHistogram,
   summarize,
-} from "../lib/histogram.ts";
-import { mergeIntervals } from "../lib/intervals.ts";
+} from "../lib/common/histogram.ts";
+import { mergeIntervals } from "../lib/run/intervals.ts";
 
 /** The native bucket of a value, by zig/src/histogram.zig's formula (128 sub-buckets). */
 function bucketOf(value: number): number {

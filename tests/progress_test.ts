@@ -1,6 +1,6 @@
-/** lib/progress.ts: the terminal progress line (phase, elapsed, time left) and lines above it. */
+/** lib/common/progress.ts: the terminal progress line (phase, elapsed, time left) and lines above it. */
 import assert from "node:assert/strict";
-import { Progress } from "../lib/progress.ts";
+import { Progress } from "../lib/common/progress.ts";
 
 Deno.test("progress: phase, elapsed of the expected total, lines printed above, cleared at stop", () => {
   let written = "";

@@ -1,15 +1,15 @@
 /**
- * DeepSpeed's schedules (lib/schedule.ts) end to end: read/write × io_parallel unset/set each move
+ * DeepSpeed's schedules (lib/tasklets/schedule.ts) end to end: read/write × io_parallel unset/set each move
  * the right bytes and pass --validate, --verbose names the schedule per tasklet, and the
  * validation itself catches data that differs, naming worker, file and offset.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AioFile, AioHandle, AlignedBuffer } from "../mod.ts";
-import { defaultConfig } from "../lib/config.ts";
-import { getSchedule, mainHandle, mainParallel, type TaskSpec } from "../lib/schedule.ts";
-import { validateBuffer, ValidationError } from "../lib/tasklet.ts";
-import type { Workload } from "../lib/types.ts";
+import { defaultConfig } from "../lib/run/config.ts";
+import { getSchedule, mainHandle, mainParallel, type TaskSpec } from "../lib/tasklets/schedule.ts";
+import { validateBuffer, ValidationError } from "../lib/tasklets/tasklet.ts";
+import type { Workload } from "../lib/common/types.ts";
 import { makeRandomFile, removeDir, runCli, tempDir } from "./_helpers.ts";
 
 const MIB = 1 << 20;

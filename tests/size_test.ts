@@ -7,7 +7,7 @@ import {
   parseSize,
   showValue,
   UsageError,
-} from "../lib/size.ts";
+} from "../lib/common/size.ts";
 
 function assertUsage(fn: () => unknown, ...parts: string[]): void {
   assert.throws(fn, (error: unknown) => {

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { probeEngine } from "../ffi/handle.ts";
-import { expandSweep, parseArgs, UsageError } from "../lib/cli.ts";
-import { runBenchmark } from "../lib/run.ts";
+import { expandSweep, parseArgs, UsageError } from "../lib/cli/cli.ts";
+import { runBenchmark } from "../lib/run/run.ts";
 import {
   type BenchmarkRunner,
   deepSpeedAioConfig,
@@ -21,8 +21,8 @@ import {
   sweepDocument,
   sweepPoint,
   sweepSettings,
-} from "../lib/sweep.ts";
-import { renderSweepReport } from "../lib/sweep_report.ts";
+} from "../lib/sweep/sweep.ts";
+import { renderSweepReport } from "../lib/sweep/report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const decoder = new TextDecoder();

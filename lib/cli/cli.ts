@@ -10,9 +10,9 @@
  * @module
  */
 
-import type { BenchConfig, Engine, Workload } from "./types.ts";
-import { defaultConfig, engines, limits, validateConfig, workloads } from "./config.ts";
-import { parseDuration, parseList, parseSize, showValue, UsageError } from "./size.ts";
+import type { BenchConfig, Engine, Workload } from "../common/types.ts";
+import { defaultConfig, engines, limits, validateConfig, workloads } from "../run/config.ts";
+import { parseDuration, parseList, parseSize, showValue, UsageError } from "../common/size.ts";
 
 export { UsageError };
 

@@ -6,14 +6,14 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { AlignedBuffer } from "../ffi/buffer.ts";
-import { AioError } from "../ffi/errors.ts";
-import { AioFile, type FileStat } from "../ffi/file.ts";
-import { AioHandle, type NativeEngine } from "../ffi/handle.ts";
-import { UsageError } from "./size.ts";
-import { formatBytesHuman, formatSize, parseSize } from "./size.ts";
-import type { BenchConfig, Workload } from "./types.ts";
-import { writes } from "./schedule.ts";
+import { AlignedBuffer } from "../../ffi/buffer.ts";
+import { AioError } from "../../ffi/errors.ts";
+import { AioFile, type FileStat } from "../../ffi/file.ts";
+import { AioHandle, type NativeEngine } from "../../ffi/handle.ts";
+import { UsageError } from "../common/size.ts";
+import { formatBytesHuman, formatSize, parseSize } from "../common/size.ts";
+import type { BenchConfig, Workload } from "../common/types.ts";
+import { writes } from "../tasklets/schedule.ts";
 
 /** One worker's file for one workload. */
 export interface Target {

@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { cancelHandleAt } from "../ffi/handle.ts";
+import { cancelHandleAt } from "../../ffi/handle.ts";
 import { Barrier } from "./barrier.ts";
 import type { TaskSpec } from "./schedule.ts";
 import type { RunMessage, TaskletMessage } from "./tasklet.ts";
-import type { WorkerResult } from "./types.ts";
+import type { WorkerResult } from "../common/types.ts";
 import { WORKER_NAME, workerUrl } from "./worker_url.ts";
 
 /** A worker's failure. */

@@ -1,12 +1,12 @@
 /**
  * `aiobench compare`: the fio job that does what an aiobench run does, and the side-by-side
- * table of their medians. Pure functions; lib/compare_cli.ts runs the rounds.
+ * table of their medians. Pure functions; lib/compare/command.ts runs the rounds.
  *
  * @module
  */
 import type { FioOptions, FioResult } from "./fio.ts";
-import { UsageError } from "./size.ts";
-import type { BenchConfig, OpResult, Workload } from "./types.ts";
+import { UsageError } from "../common/size.ts";
+import type { BenchConfig, OpResult, Workload } from "../common/types.ts";
 
 /** What one side measured in one round (aiobench or fio), in the units of the table. */
 export interface Sample {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { BenchConfig, Engine, Workload } from "./types.ts";
-import { formatSize, showValue, UsageError } from "./size.ts";
+import type { BenchConfig, Engine, Workload } from "../common/types.ts";
+import { formatSize, showValue, UsageError } from "../common/size.ts";
 
 export { UsageError };
 

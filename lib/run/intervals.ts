@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { IntervalSample, OpResult, WorkerResult } from "./types.ts";
+import type { IntervalSample, OpResult, WorkerResult } from "../common/types.ts";
 
 /** One entry of `results[].intervals`. */
 export type IntervalPoint = NonNullable<OpResult["intervals"]>[number];

@@ -5,15 +5,15 @@
  * @module
  */
 import { join } from "node:path";
-import { AlignedBuffer } from "../ffi/buffer.ts";
-import { AioError } from "../ffi/errors.ts";
-import { AioFile } from "../ffi/file.ts";
-import { AioHandle, probeEngine } from "../ffi/handle.ts";
-import type { ParsedCommand } from "./cli.ts";
+import { AlignedBuffer } from "../../ffi/buffer.ts";
+import { AioError } from "../../ffi/errors.ts";
+import { AioFile } from "../../ffi/file.ts";
+import { AioHandle, probeEngine } from "../../ffi/handle.ts";
+import type { ParsedCommand } from "../cli/cli.ts";
 import { doctor, doctorToJson, formatDoctor, type ProbeResult } from "./doctor.ts";
-import { statOrNull } from "./files.ts";
-import { UsageError } from "./size.ts";
-import { writeLines } from "./output.ts";
+import { statOrNull } from "../run/files.ts";
+import { UsageError } from "../common/size.ts";
+import { writeLines } from "../common/output.ts";
 
 /** Creates a scratch file in `dir`, writes and reads 4 KiB with O_DIRECT, removes it. */
 export function probeDirect(dir: string): Promise<ProbeResult> {

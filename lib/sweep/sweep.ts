@@ -2,7 +2,7 @@
  * The sweep: every grid point runs its warm-up and timed loops; each point's record holds read
  * and write speed with the loop-to-loop spread, latency and errors. Records go to a resume file
  * as they finish; the best point by the objective becomes DeepSpeed's `aio` config section.
- * JSON and CSV forms live here too (the HTML report is lib/sweep_report.ts).
+ * JSON and CSV forms live here too (the HTML report is lib/sweep/report.ts).
  *
  * @example
  * ```ts
@@ -14,12 +14,12 @@
  *
  * @module
  */
-import type { SweepObjective } from "./cli.ts";
-import { CreatedFiles, createReadFile, creationLine, planTargets } from "./files.ts";
-import { mergeHistograms, summarize } from "./histogram.ts";
-import { chooseEngine, isUserFacing, runBenchmark, type RunOptions, VERSION } from "./run.ts";
-import { formatSize, UsageError } from "./size.ts";
-import type { BenchConfig, BenchResult, LatencySummary, OpResult } from "./types.ts";
+import type { SweepObjective } from "../cli/cli.ts";
+import { CreatedFiles, createReadFile, creationLine, planTargets } from "../run/files.ts";
+import { mergeHistograms, summarize } from "../common/histogram.ts";
+import { chooseEngine, isUserFacing, runBenchmark, type RunOptions, VERSION } from "../run/run.ts";
+import { formatSize, UsageError } from "../common/size.ts";
+import type { BenchConfig, BenchResult, LatencySummary, OpResult } from "../common/types.ts";
 
 const GIB = 2 ** 30;
 const RESUME_SCHEMA = "aiobench-sweep-resume/1";
@@ -48,7 +48,7 @@ export interface SweepOpStats {
   e2e_gib_s_stddev: number;
   iops: number;
   latency_us: LatencySummary | null;
-  /** Merged over the timed loops, sparse `[bucket, count]` (lib/histogram.ts). */
+  /** Merged over the timed loops, sparse `[bucket, count]` (lib/common/histogram.ts). */
   latency_histogram: [number, number][];
   errors: number;
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ParsedCommand } from "./cli.ts";
+import type { ParsedCommand } from "../cli/cli.ts";
 import {
   compareRows,
   compareTable,
@@ -14,14 +14,14 @@ import {
   sampleFromAiobench,
   sampleFromFio,
 } from "./compare.ts";
-import { configToJson } from "./config.ts";
-import { CreatedFiles, planTargets, statOrNull } from "./files.ts";
+import { configToJson } from "../run/config.ts";
+import { CreatedFiles, planTargets, statOrNull } from "../run/files.ts";
 import { findFio, fioArgs, parseFioJson } from "./fio.ts";
-import { chooseEngine, runBenchmark, VERSION } from "./run.ts";
-import { writes } from "./schedule.ts";
-import { UsageError } from "./size.ts";
-import type { BenchConfig, Workload } from "./types.ts";
-import { writeLines } from "./output.ts";
+import { chooseEngine, runBenchmark, VERSION } from "../run/run.ts";
+import { writes } from "../tasklets/schedule.ts";
+import { UsageError } from "../common/size.ts";
+import type { BenchConfig, Workload } from "../common/types.ts";
+import { writeLines } from "../common/output.ts";
 
 const write = writeLines;
 

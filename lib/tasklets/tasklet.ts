@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { AioError } from "../ffi/errors.ts";
-import { processCpuSeconds } from "../ffi/handle.ts";
+import { AioError } from "../../ffi/errors.ts";
+import { processCpuSeconds } from "../../ffi/handle.ts";
 import { Barrier, BarrierAbortedError } from "./barrier.ts";
-import { gpuSchedule, gpuWorkerResult, isGpuContext, validateGpu } from "./gpu.ts";
+import { gpuSchedule, gpuWorkerResult, isGpuContext, validateGpu } from "../gpu/gpu.ts";
 import { getSchedule, type TaskContext, type TaskSpec, writes } from "./schedule.ts";
-import type { WorkerResult } from "./types.ts";
+import type { WorkerResult } from "../common/types.ts";
 
 /** Coordinator → tasklet. */
 export interface RunMessage {

@@ -9,7 +9,7 @@
  * ```
  */
 
-import type { Workload } from "./types.ts";
+import type { Workload } from "../common/types.ts";
 
 /** One fio job, described the way aiobench describes a run. */
 export interface FioOptions {

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { AlignedBuffer } from "../ffi/buffer.ts";
-import { AioFile } from "../ffi/file.ts";
-import { AioHandle, type NativeEngine, type RequestOptions } from "../ffi/handle.ts";
-import type { BenchConfig, Workload } from "./types.ts";
+import { AlignedBuffer } from "../../ffi/buffer.ts";
+import { AioFile } from "../../ffi/file.ts";
+import { AioHandle, type NativeEngine, type RequestOptions } from "../../ffi/handle.ts";
+import type { BenchConfig, Workload } from "../common/types.ts";
 
 /** Everything one tasklet needs to run its steps (plain data, sent to the worker). */
 export interface TaskSpec {

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { mergeHistograms, summarize } from "./histogram.ts";
+import { mergeHistograms, summarize } from "../common/histogram.ts";
 import { workerIntervals } from "./intervals.ts";
-import type { BenchResult, OpResult, WorkerResult, Workload } from "./types.ts";
+import type { BenchResult, OpResult, WorkerResult, Workload } from "../common/types.ts";
 
 const GIB = 2 ** 30;
 

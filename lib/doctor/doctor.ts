@@ -7,7 +7,7 @@
  * ```
  */
 
-import { captureEnv, envHeader, type EnvInfo, envToJson } from "./env.ts";
+import { captureEnv, envHeader, type EnvInfo, envToJson } from "../run/env.ts";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "info";
 

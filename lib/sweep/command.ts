@@ -5,8 +5,8 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { expandSweep, type ParsedCommand, type SweepOptions } from "./cli.ts";
-import { formatBytesHuman, UsageError } from "./size.ts";
+import { expandSweep, type ParsedCommand, type SweepOptions } from "../cli/cli.ts";
+import { formatBytesHuman, UsageError } from "../common/size.ts";
 import {
   deepSpeedAioJson,
   runSweep,
@@ -15,9 +15,9 @@ import {
   type SweepDocument,
   sweepDocument,
 } from "./sweep.ts";
-import { renderSweepReport } from "./sweep_report.ts";
-import { errLine, writeLines } from "./output.ts";
-import type { BenchConfig } from "./types.ts";
+import { renderSweepReport } from "./report.ts";
+import { errLine, writeLines } from "../common/output.ts";
+import type { BenchConfig } from "../common/types.ts";
 
 const exit_ok = 0;
 const exit_failed = 1;

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { AioError } from "../ffi/errors.ts";
-import { AioFile } from "../ffi/file.ts";
-import { type NativeEngine, probeEngine } from "../ffi/handle.ts";
-import { nativeInfo } from "../ffi/native.ts";
+import { AioError } from "../../ffi/errors.ts";
+import { AioFile } from "../../ffi/file.ts";
+import { type NativeEngine, probeEngine } from "../../ffi/handle.ts";
+import { nativeInfo } from "../../ffi/native.ts";
 import { configToJson } from "./config.ts";
 import { captureEnv, envHeader, envToJson } from "./env.ts";
 import {
@@ -20,13 +20,13 @@ import {
   statOrNull,
   type Target,
 } from "./files.ts";
-import { attachGpu, gpuEnv, gpuLine, gpuPlanFor, prepareGpu } from "./gpu.ts";
-import { runPool } from "./pool.ts";
+import { attachGpu, gpuEnv, gpuLine, gpuPlanFor, prepareGpu } from "../gpu/gpu.ts";
+import { runPool } from "../tasklets/pool.ts";
 import { aggregate } from "./report.ts";
-import type { TaskSpec } from "./schedule.ts";
-import { writes } from "./schedule.ts";
-import { formatBytesHuman, UsageError } from "./size.ts";
-import type { BenchConfig, BenchResult, OpResult } from "./types.ts";
+import type { TaskSpec } from "../tasklets/schedule.ts";
+import { writes } from "../tasklets/schedule.ts";
+import { formatBytesHuman, UsageError } from "../common/size.ts";
+import type { BenchConfig, BenchResult, OpResult } from "../common/types.ts";
 
 /** The program's version (also in deno.json). */
 export const VERSION = "0.1.0";

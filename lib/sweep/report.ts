@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { bucketLow, bucketWidth } from "./histogram.ts";
-import { formatSize } from "./size.ts";
-import type { LatencySummary } from "./types.ts";
+import { bucketLow, bucketWidth } from "../common/histogram.ts";
+import { formatSize } from "../common/size.ts";
+import type { LatencySummary } from "../common/types.ts";
 import {
   deepSpeedAioJson,
   objectiveGibS,

@@ -101,7 +101,7 @@ export interface BenchConfig {
   useAcceleratorPinMemory: boolean;
   /** `--gpu` data path: `overlap` (chunked, copies overlap IO; default) or `bounce` (as ds_aio). */
   gpuMode?: "overlap" | "bounce";
-  /** `--gpu` overlap chunk in bytes (a block-size multiple); default: see lib/gpu.ts. */
+  /** `--gpu` overlap chunk in bytes (a block-size multiple); default: see lib/gpu/gpu.ts. */
   gpuChunkBytes?: number;
 }
 
@@ -155,7 +155,7 @@ export interface WorkerResult {
     chunkBytes: number;
     ioSeconds: number;
   };
-  /** `--log_interval`: every lane's interval records (merged by index in lib/intervals.ts). */
+  /** `--log_interval`: every lane's interval records (merged by index in lib/run/intervals.ts). */
   intervals?: { intervalS: number; samples: IntervalSample[] };
   /** Process CPU over the timed region (every thread; measured by worker 0 only). */
   processCpuUserSeconds?: number;
@@ -239,7 +239,7 @@ export interface OpResult {
     e2e_latency_s: number;
     e2e_gib_s: number;
   };
-  /** The merged per-IO latency histogram, sparse `[bucket, count]` (see lib/histogram.ts). */
+  /** The merged per-IO latency histogram, sparse `[bucket, count]` (see lib/common/histogram.ts). */
   latency_histogram?: [number, number][];
 }
 

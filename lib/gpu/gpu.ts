@@ -10,15 +10,21 @@
  * @module
  */
 import { resolve } from "node:path";
-import { AlignedBuffer } from "../ffi/buffer.ts";
-import { cuda, type CudaDriver, CudaError, CudaUnavailableError, probeCuda } from "../ffi/cuda.ts";
+import { AlignedBuffer } from "../../ffi/buffer.ts";
+import {
+  cuda,
+  type CudaDriver,
+  CudaError,
+  CudaUnavailableError,
+  probeCuda,
+} from "../../ffi/cuda.ts";
 import {
   type Cufile,
   cufile,
   CufileError,
   GdsUnavailableError,
   nvidiaFsVersion,
-} from "../ffi/cufile.ts";
+} from "../../ffi/cufile.ts";
 import {
   postHandle,
   preHandle,
@@ -26,9 +32,9 @@ import {
   type TaskContext,
   type TaskSpec,
   writes,
-} from "./schedule.ts";
-import { parseSize, UsageError } from "./size.ts";
-import type { BenchConfig, OpResult, WorkerResult } from "./types.ts";
+} from "../tasklets/schedule.ts";
+import { parseSize, UsageError } from "../common/size.ts";
+import type { BenchConfig, OpResult, WorkerResult } from "../common/types.ts";
 
 /** How data moves between the file and GPU memory. */
 export type GpuMode = "overlap" | "bounce" | "gds";

@@ -1,4 +1,4 @@
-/** Where tasklet workers load from: the bundle itself when bundled, else lib/worker.ts. */
+/** Where tasklet workers load from: the bundle itself when bundled, else lib/tasklets/worker.ts. */
 export function workerUrl(): string | URL {
   const bundled = (globalThis as { __aiobenchWorkerUrl?: string }).__aiobenchWorkerUrl;
   return bundled ?? new URL("./worker.ts", import.meta.url);
