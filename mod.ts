@@ -55,8 +55,10 @@ export { RunFailure, VERSION } from "./lib/run/run.ts";
 /**
  * Runs a benchmark. `config` starts from the command line's defaults (block 1M, queue depth
  * 32, one worker, one loop); name a target (`readFile`, `writeFile` or `folders`) or get the
- * default run (write then read ~1 GiB in the current directory). Throws `UsageError` for a
- * bad config and `RunFailure` when a worker fails.
+ * default run (write then read ~1 GiB in the current directory). Rejects with `UsageError` for a
+ * bad config and `RunFailure` when a worker fails. Files it creates in a run (e.g. by a `write`
+ * workload) are its own for the rest of that run, so `workloads: ["write", "read"]` reads back
+ * what it wrote.
  *
  * @example
  * ```ts
@@ -64,7 +66,7 @@ export { RunFailure, VERSION } from "./lib/run/run.ts";
  * for (const op of r.results) console.log(op.op, op.task_gib_s, op.latency_us?.p99);
  * ```
  */
-export function benchmark(
+export async function benchmark(
   config: Partial<BenchConfig>,
   options: RunOptions = {},
 ): Promise<BenchResult> {
@@ -76,5 +78,5 @@ export function benchmark(
     merged.workloads = merged.readFile ? ["read"] : ["write"];
   }
   if (targeted && config.overlapEvents === undefined) merged.overlapEvents = false;
-  return runBenchmark(validateConfig(merged), options);
+  return await runBenchmark(validateConfig(merged), options);
 }

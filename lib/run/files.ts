@@ -161,7 +161,8 @@ function planWriteFile(config: BenchConfig, worker: number, created: CreatedFile
   }
   const path = `${base}.${worker}`;
   requireDirectory(dirname(path), "--write_file's directory");
-  claimWritePath(path, "--write_file", config, created);
+  // A file this run created (an earlier workload's write) is aiobench's for the rest of the run.
+  if (!created.has(path)) claimWritePath(path, "--write_file", config, created);
   return { worker, path, ioSizeBytes: config.ioSizeBytes };
 }
 
