@@ -157,6 +157,11 @@ export interface WorkerResult {
   };
   /** `--log_interval`: every lane's interval records (merged by index in lib/run/intervals.ts). */
   intervals?: { intervalS: number; samples: IntervalSample[] };
+  /** `--validate`: the bytes checked against the file, and the first difference if any. */
+  validation?: {
+    bytes: number;
+    mismatch: { message: string; offset: number | null } | null;
+  };
   /** Process CPU over the timed region (every thread; measured by worker 0 only). */
   processCpuUserSeconds?: number;
   processCpuSystemSeconds?: number;
@@ -238,6 +243,24 @@ export interface OpResult {
     io_gib_s: number;
     e2e_latency_s: number;
     e2e_gib_s: number;
+  };
+  /**
+   * `--validate`'s verdict: each worker's buffer (after its last loop) compared byte for byte
+   * with its file, outside the timed region; `ok` is false when any byte differed or a worker
+   * was stopped before it could check.
+   */
+  validate?: {
+    ok: boolean;
+    /** Workers whose buffers were checked. */
+    workers: number;
+    /** Bytes each checked worker compared. */
+    bytes_per_worker: number;
+    /** The distinct files compared against. */
+    files: string[];
+    /** Workers that could not check (the run was stopped first). */
+    unchecked_workers: number;
+    /** The first difference (lowest worker), or null. */
+    first_mismatch: { worker: number; path: string; offset: number | null; message: string } | null;
   };
   /** The merged per-IO latency histogram, sparse `[bucket, count]` (see lib/common/histogram.ts). */
   latency_histogram?: [number, number][];

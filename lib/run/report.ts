@@ -5,6 +5,7 @@
  * @module
  */
 import { mergeHistograms, summarize } from "../common/histogram.ts";
+import { formatBytesHuman } from "../common/size.ts";
 import { workerIntervals } from "./intervals.ts";
 import type { BenchResult, OpResult, WorkerResult, Workload } from "../common/types.ts";
 
@@ -74,6 +75,46 @@ export function aggregate(op: Workload, workers: WorkerResult[], cpu?: ProcessCp
   };
 }
 
+/**
+ * `--validate`'s verdict over one workload's workers: ok only when every worker checked its
+ * whole buffer against its file and no byte differed.
+ */
+export function validationVerdict(workers: WorkerResult[]): NonNullable<OpResult["validate"]> {
+  const checked = workers.filter((w) => w.validation !== undefined);
+  const bad = checked.find((w) => w.validation!.mismatch !== null);
+  return {
+    ok: bad === undefined && checked.length === workers.length && checked.length > 0,
+    workers: checked.length,
+    bytes_per_worker: checked[0]?.validation?.bytes ?? 0,
+    files: [...new Set(checked.map((w) => w.path))],
+    unchecked_workers: workers.length - checked.length,
+    first_mismatch: bad === undefined ? null : {
+      worker: bad.worker,
+      path: bad.path,
+      offset: bad.validation!.mismatch!.offset,
+      message: bad.validation!.mismatch!.message,
+    },
+  };
+}
+
+/**
+ * The verdict as one line: `validate: read 2 × 1.00 GiB against the file: ok`, or the first
+ * mismatch with its worker, file and offset.
+ */
+export function validationLine(r: OpResult): string | undefined {
+  const v = r.validate;
+  if (v === undefined) return undefined;
+  const against = v.files.length === 1 ? "the file" : `${v.files.length} files`;
+  const what = `validate: ${r.op} ${v.workers} × ${formatBytesHuman(v.bytes_per_worker)} ` +
+    `against ${against}`;
+  if (v.first_mismatch !== null) return `${what}: MISMATCH: ${v.first_mismatch.message}`;
+  if (v.workers === 0) return `validate: ${r.op}: not checked (the run was stopped first)`;
+  if (v.unchecked_workers > 0) {
+    return `${what}: ok, but ${v.unchecked_workers} worker(s) stopped before checking`;
+  }
+  return `${what}: ok`;
+}
+
 /** Worker 0's reading of the process CPU over the timed region, when it took one. */
 function processCpuOf(workers: WorkerResult[]): ProcessCpu | undefined {
   const w = workers.find((w) => w.processCpuUserSeconds !== undefined);
@@ -108,23 +149,45 @@ function fixed(n: number | undefined | null, digits: number): string {
   return n === undefined || n === null ? "-" : n.toFixed(digits);
 }
 
-function latencyText(us: number | undefined): string {
-  if (us === undefined) return "-";
-  return us >= 10_000 ? `${(us / 1000).toFixed(1)}ms` : `${us.toFixed(us >= 100 ? 0 : 1)}us`;
+/** The latency unit of the table: ms when any latency shown is 10 ms or more, else us. */
+function latencyUnit(values: (number | undefined)[]): "us" | "ms" {
+  return values.some((us) => us !== undefined && us >= 10_000) ? "ms" : "us";
 }
 
-/** The human table: op, GiB/s, IOPS, latency percentiles, CPU per IO. */
+/** A latency in the table's unit, with about three significant digits. */
+function latencyIn(us: number | undefined, unit: "us" | "ms"): string {
+  if (us === undefined) return "-";
+  const value = unit === "ms" ? us / 1000 : us;
+  const digits = value >= 100 ? 0 : value >= 10 ? 1 : value >= 1 ? 2 : 3;
+  return value.toFixed(digits);
+}
+
+/**
+ * The human table: op, GiB/s, IOPS, latency percentiles, CPU per IO. Every column has one
+ * unit, named in its header; the latency columns share theirs (ms when any of them is ≥ 10 ms).
+ */
 export function table(results: OpResult[]): string[] {
-  const head = ["op", "GiB/s", "IOPS", "p50", "p99", "p99.9", "max", "CPU/IO", "errors"];
+  const latencyColumns = [
+    ["p50", (r: OpResult) => r.latency_us?.p50],
+    ["p99", (r: OpResult) => r.latency_us?.p99],
+    ["p99.9", (r: OpResult) => r.latency_us?.p99_9],
+    ["max", (r: OpResult) => r.latency_us?.max],
+  ] as const;
+  const unit = latencyUnit(results.flatMap((r) => latencyColumns.map(([, get]) => get(r))));
+  const head = [
+    "op",
+    "GiB/s",
+    "IOPS",
+    ...latencyColumns.map(([name]) => `${name} ${unit}`),
+    "CPU us/IO",
+    "errors",
+  ];
   const rows = results.map((r) => [
     r.op + (r.partial ? " (partial)" : ""),
     fixed(r.task_gib_s, 3),
     Math.round(r.iops).toString(),
-    latencyText(r.latency_us?.p50),
-    latencyText(r.latency_us?.p99),
-    latencyText(r.latency_us?.p99_9),
-    latencyText(r.latency_us?.max),
-    `${fixed(r.cpu.cpu_us_per_io, 1)}us`,
+    ...latencyColumns.map(([, get]) => latencyIn(get(r), unit)),
+    fixed(r.cpu.cpu_us_per_io, 1),
     r.errors.toString(),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
@@ -138,6 +201,10 @@ export function humanReport(result: BenchResult): string[] {
   const lines: string[] = [];
   for (const r of result.results) lines.push(...dsAioLines(r));
   lines.push("", ...table(result.results));
+  for (const r of result.results) {
+    const verdict = validationLine(r);
+    if (verdict !== undefined) lines.push(verdict);
+  }
   if (result.partial) lines.push("(partial: the run was stopped before it finished)");
   return lines;
 }

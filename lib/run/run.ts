@@ -22,7 +22,7 @@ import {
 } from "./files.ts";
 import { attachGpu, gpuEnv, gpuLine, gpuPlanFor, prepareGpu } from "../gpu/gpu.ts";
 import { runPool } from "../tasklets/pool.ts";
-import { aggregate } from "./report.ts";
+import { aggregate, validationVerdict } from "./report.ts";
 import type { TaskSpec } from "../tasklets/schedule.ts";
 import { writes } from "../tasklets/schedule.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
@@ -206,7 +206,10 @@ export async function runBenchmark(
         const gpu = gpuLine(r);
         if (gpu) log(`note: ${gpu}`);
         if (outcome.stopped) r.partial = true;
+        if (config.validate) r.validate = validationVerdict(outcome.results);
         results.push(r);
+        const mismatch = r.validate?.first_mismatch;
+        if (mismatch) throw new RunFailure(`--validate: ${mismatch.message}`, document());
       }
       if (outcome.stopped) break;
     }

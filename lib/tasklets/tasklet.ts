@@ -7,7 +7,13 @@
 import { AioError } from "../../ffi/errors.ts";
 import { processCpuSeconds } from "../../ffi/handle.ts";
 import { Barrier, BarrierAbortedError } from "./barrier.ts";
-import { gpuSchedule, gpuWorkerResult, isGpuContext, validateGpu } from "../gpu/gpu.ts";
+import {
+  gpuSchedule,
+  GpuValidationError,
+  gpuWorkerResult,
+  isGpuContext,
+  validateGpu,
+} from "../gpu/gpu.ts";
 import { getSchedule, type TaskContext, type TaskSpec, writes } from "./schedule.ts";
 import type { WorkerResult } from "../common/types.ts";
 
@@ -31,9 +37,12 @@ export type TaskletMessage =
 
 /** Thrown by --validate when data differs. */
 export class ValidationError extends Error {
-  constructor(message: string) {
+  /** File offset of the first byte that differs (or where the file ends early). */
+  readonly offset: number | null;
+  constructor(message: string, offset: number | null = null) {
     super(message);
     this.name = "ValidationError";
+    this.offset = offset;
   }
 }
 
@@ -102,10 +111,7 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
       const cpuEnd = processCpuSeconds();
       m.processCpu = { user: cpuEnd.user - cpuStart.user, system: cpuEnd.system - cpuStart.system };
     }
-    if (c.validate && !m.partial) {
-      if (isGpuContext(ctx)) validateGpu(ctx);
-      else validateBuffer(ctx);
-    }
+    if (c.validate && !m.partial) m.validation = validate(ctx);
     return result(ctx, m);
   } catch (e) {
     if (e instanceof BarrierAbortedError && Atomics.load(stopped, 0) !== 0) {
@@ -117,6 +123,37 @@ export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
     schedule.post(ctx);
     log("post-task done");
   }
+}
+
+/** --validate's verdict for this worker: a mismatch is a result to report, not a crash. */
+function validate(ctx: TaskContext): NonNullable<WorkerResult["validation"]> {
+  corruptForTest(ctx);
+  try {
+    if (isGpuContext(ctx)) validateGpu(ctx);
+    else validateBuffer(ctx);
+    return { bytes: ctx.spec.ioSizeBytes, mismatch: null };
+  } catch (e) {
+    if (!(e instanceof ValidationError || e instanceof GpuValidationError)) throw e;
+    const offset = e instanceof ValidationError ? e.offset : null;
+    const message = e.message.replace(/^--validate: /, "");
+    return { bytes: ctx.spec.ioSizeBytes, mismatch: { message, offset } };
+  }
+}
+
+/**
+ * Test-only: `AIOBENCH_FAULT=corrupt@N` flips byte N of each worker's buffer after the timed
+ * loops, so a test can see --validate catch data that differs (never set it for a measurement).
+ */
+function corruptForTest(ctx: TaskContext): void {
+  let fault: string | undefined;
+  try {
+    fault = Deno.env.get("AIOBENCH_FAULT");
+  } catch {
+    return; // no --allow-env: no fault
+  }
+  const offset = Number(/^corrupt@([0-9]+)$/.exec(fault ?? "")?.[1] ?? NaN);
+  if (isGpuContext(ctx) || !Number.isSafeInteger(offset) || offset >= ctx.spec.ioSizeBytes) return;
+  ctx.buffer.bytes()[offset] ^= 0xff;
 }
 
 function addLoop(
@@ -139,6 +176,7 @@ interface LoopTotals {
   loops: number;
   partial: boolean;
   processCpu?: { user: number; system: number };
+  validation?: WorkerResult["validation"];
 }
 
 function result(ctx: TaskContext, m: LoopTotals): WorkerResult {
@@ -168,6 +206,7 @@ function result(ctx: TaskContext, m: LoopTotals): WorkerResult {
       : undefined,
     processCpuUserSeconds: m.processCpu?.user,
     processCpuSystemSeconds: m.processCpu?.system,
+    validation: m.validation,
   };
 }
 
@@ -188,6 +227,7 @@ export function validateBuffer(ctx: TaskContext): void {
       if (n === null || n === 0) {
         throw new ValidationError(
           `--validate: worker ${spec.worker}: ${spec.path} ends at ${offset}, expected ${spec.ioSizeBytes} bytes`,
+          offset,
         );
       }
       const at = buffer.compare(chunk.subarray(0, n), offset);
@@ -197,6 +237,7 @@ export function validateBuffer(ctx: TaskContext): void {
           `--validate: worker ${spec.worker}: ${what} differs from ${spec.path} at offset ${
             offset + at
           }`,
+          offset + at,
         );
       }
       offset += n;
