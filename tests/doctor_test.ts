@@ -88,7 +88,7 @@ Deno.test("doctor with probes and synthetic environments", async (t) => {
     const small = env({ memlockSoftBytes: 8 << 20, memlockHardBytes: 8 << 20 });
     const warn = check((await doctor("/", { env: small, capIpcLock: false })).checks, "memlock");
     assert.equal(warn.status, "warn");
-    assert.match(warn.detail, /8\.0 MiB/);
+    assert.match(warn.detail, /8\.00 MiB/);
     assert.match(warn.fix ?? "", /ulimit -l unlimited/);
     const exempt = check((await doctor("/", { env: small, capIpcLock: true })).checks, "memlock");
     assert.equal(exempt.status, "ok");
@@ -183,6 +183,42 @@ Deno.test("aiobench doctor PATH: real O_DIRECT and io_uring probes, on the disk 
         assert.deepEqual([...Deno.readDirSync(disk)], [], "the probe file is removed");
       });
     }
+  } finally {
+    removeDir(disk);
+  }
+});
+
+Deno.test("doctor says the same free space in its header and in its free_space check", async (t) => {
+  const { runCli, tempDir, removeDir } = await import("./_helpers.ts");
+  const agree = (stdout: string) => {
+    const header = stdout.match(/, ([0-9.]+ [KMGT]?i?B) free$/m)?.[1];
+    const checked = stdout.match(/free_space: ([0-9.]+ [KMGT]?i?B) free on /)?.[1];
+    assert.ok(header !== undefined && checked !== undefined, stdout);
+    assert.equal(checked, header);
+  };
+  const disk = tempDir("aiobench_doctor_");
+  try {
+    await t.step("on the disk", async () => {
+      const r = await runCli(["doctor", disk]);
+      assert.equal(r.code, 0, r.stderr);
+      agree(r.stdout);
+    });
+    await t.step("on a 64 MiB tmpfs with 40 MiB used (MiB, not 0.0 GiB)", async () => {
+      if (Deno.uid() !== 0) return console.log("SKIP: mounting a tmpfs needs root");
+      const mnt = Deno.makeTempDirSync({ dir: "/tmp", prefix: "aiobench_doctor_tmpfs_" });
+      const mounted = await run("mount", ["-t", "tmpfs", "-o", "size=64M", "tmpfs", mnt]);
+      assert.ok(mounted.ok, mounted.err);
+      try {
+        Deno.writeFileSync(`${mnt}/fill`, new Uint8Array(40 << 20));
+        const r = await runCli(["doctor", mnt]);
+        assert.equal(r.code, 0, r.stderr);
+        agree(r.stdout);
+        assert.match(r.stdout, /free_space: 2[0-9]\.[0-9]{2} MiB free on /);
+      } finally {
+        await run("umount", [mnt]);
+        Deno.removeSync(mnt, { recursive: true });
+      }
+    });
   } finally {
     removeDir(disk);
   }

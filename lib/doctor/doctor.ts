@@ -7,7 +7,8 @@
  * ```
  */
 
-import { captureEnv, envHeader, type EnvInfo, envToJson } from "../run/env.ts";
+import { captureEnv, envHeader, type EnvInfo, envToJson, freeSpaceText } from "../run/env.ts";
+import { formatBytesHuman } from "../common/size.ts";
 
 export type CheckStatus = "ok" | "warn" | "fail" | "info";
 
@@ -56,11 +57,8 @@ const MEMLOCK_MIN_BYTES = 64 * MIB;
 const FREE_MIN_BYTES = 2 * GIB;
 const CAP_IPC_LOCK = 14n;
 
-function describeBytes(bytes: number): string {
-  if (bytes >= GIB) return `${(bytes / GIB).toFixed(1)} GiB`;
-  if (bytes >= MIB) return `${(bytes / MIB).toFixed(1)} MiB`;
-  return `${(bytes / 1024).toFixed(0)} KiB`;
-}
+/** Sizes as the rest of aiobench prints them (the header's free space included). */
+const describeBytes = formatBytesHuman;
 
 function hasCapIpcLock(): boolean | null {
   try {
@@ -255,7 +253,7 @@ function governorCheck(env: EnvInfo): DoctorCheck {
 function freeSpaceCheck(env: EnvInfo): DoctorCheck {
   const name = "free_space";
   if (env.freeBytes === null) return { name, status: "info", detail: "free space is unknown" };
-  const detail = `${describeBytes(env.freeBytes)} free on ${env.mountPoint ?? env.path}`;
+  const detail = `${freeSpaceText(env.freeBytes)} on ${env.mountPoint ?? env.path}`;
   if (env.freeBytes >= FREE_MIN_BYTES) return { name, status: "ok", detail };
   return {
     name,

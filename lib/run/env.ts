@@ -8,6 +8,7 @@
  * console.log(envHeader(env).join("\n"));
  * ```
  */
+import { formatBytesHuman } from "../common/size.ts";
 
 /** What `captureEnv` found. */
 export interface EnvInfo {
@@ -360,8 +361,9 @@ export function envToJson(env: EnvInfo): Record<string, unknown> {
   return json;
 }
 
-function gib(bytes: number | null): string {
-  return bytes === null ? "?" : `${(bytes / 2 ** 30).toFixed(1)} GiB free`;
+/** "12.34 GiB free" (or "? free"): the one wording of free space, in the header and in doctor. */
+export function freeSpaceText(bytes: number | null): string {
+  return `${bytes === null ? "?" : formatBytesHuman(bytes)} free`;
 }
 
 /** Two or three short lines for the top of a human report. */
@@ -372,7 +374,7 @@ export function envHeader(env: EnvInfo): string[] {
   const dev = env.device === null ? env.mountSource ?? "?" : `/dev/${env.partition ?? env.device}`;
   lines.push(
     `${env.path}: ${env.fsType ?? "?"} on ${dev} mounted at ${env.mountPoint ?? "?"}, ${
-      gib(env.freeBytes)
+      freeSpaceText(env.freeBytes)
     }`,
   );
   if (env.device !== null) {
