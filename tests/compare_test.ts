@@ -188,6 +188,7 @@ Deno.test("compare: live run against fio", async (t) => {
         c.fio_command.includes("--runtime=300ms") && c.fio_command.includes("--norandommap"),
       );
       assert.match(r.stderr, /round 2\/2 randread: aiobench .* fio /);
+      assert.match(r.stderr, /^compare randread: bs 4K, qd 8, io_size 16M, threads 1, /m);
       assert.match(r.stderr, /IOPS\s+\d+\s+\d+\s+[\d.]+x/);
     });
   } finally {

@@ -19,7 +19,7 @@ import { CreatedFiles, planTargets, statOrNull } from "../run/files.ts";
 import { findFio, fioArgs, parseFioJson } from "./fio.ts";
 import { chooseEngine, runBenchmark, VERSION } from "../run/run.ts";
 import { writes } from "../tasklets/schedule.ts";
-import { UsageError } from "../common/size.ts";
+import { formatSize, UsageError } from "../common/size.ts";
 import type { BenchConfig, Workload } from "../common/types.ts";
 import { writeLines } from "../common/output.ts";
 
@@ -35,6 +35,8 @@ export interface WorkloadComparison {
   fio_command: string[];
   rounds: { aiobench: Sample; fio: Sample }[];
   rows: ReturnType<typeof compareRows>;
+  /** Bytes per worker per loop, as both tools ran it. */
+  io_size: number;
 }
 
 /** Runs the compare subcommand; returns the exit code. */
@@ -64,7 +66,8 @@ export async function runCompareCommand(parsed: ParsedCommand): Promise<number> 
       fioVersion = c.fioVersion ?? fioVersion;
       comparisons.push(c.comparison);
       const lines = [
-        `compare ${workload}: bs ${config.blockSizeBytes}, qd ${config.queueDepth}, ` +
+        `compare ${workload}: bs ${formatSize(config.blockSizeBytes)}, qd ${config.queueDepth}, ` +
+        `io_size ${formatSize(c.comparison.io_size)}, ` +
         `threads ${config.threads}, engine ${engine}, ${rounds} round(s), median of each ` +
         `(aiobench ${VERSION}, ${fioVersion ?? "fio"})`,
         ...compareTable(c.comparison.rows),
@@ -145,7 +148,13 @@ async function compareWorkload(
   }
   const rows = compareRows(samples.map((s) => s.aiobench), samples.map((s) => s.fio));
   return {
-    comparison: { workload, fio_command: [ctx.fio, ...args], rounds: samples, rows },
+    comparison: {
+      workload,
+      fio_command: [ctx.fio, ...args],
+      rounds: samples,
+      rows,
+      io_size: targets[0].ioSizeBytes,
+    },
     fioVersion,
   };
 }
