@@ -17,7 +17,7 @@ import {
   type ZeroPlan,
 } from "../lib/zero/plan.ts";
 import { defaultSettings, settingsFromDsConfig, type ZeroSettings } from "../lib/zero/settings.ts";
-import { UsageError } from "../lib/size.ts";
+import { UsageError } from "../lib/common/size.ts";
 
 const MiB = 1 << 20;
 function assertEquals(actual: unknown, expected: unknown): void {

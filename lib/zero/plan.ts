@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { UsageError } from "../size.ts";
+import { UsageError } from "../common/size.ts";
 import type { Model } from "./model.ts";
 import { paramElementBytes, type ZeroSettings } from "./settings.ts";
 

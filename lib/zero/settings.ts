@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { UsageError } from "../size.ts";
+import { UsageError } from "../common/size.ts";
 
 /** DeepSpeed's `"aio"` section (deepspeed/runtime/swap_tensor/constants.py defaults). */
 export interface AioSettings {
