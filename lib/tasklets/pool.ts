@@ -8,6 +8,7 @@
 import { cancelHandleAt } from "../../ffi/handle.ts";
 import { Barrier } from "./barrier.ts";
 import type { TaskSpec } from "./schedule.ts";
+import type { ZeroTaskSpec } from "../zero/tasks.ts";
 import type { RunMessage, TaskletMessage } from "./tasklet.ts";
 import type { WorkerResult } from "../common/types.ts";
 import { WORKER_NAME, workerUrl } from "./worker_url.ts";
@@ -37,7 +38,10 @@ export interface PoolOptions {
 }
 
 /** Runs one tasklet per spec, all behind one barrier, and waits for every one to finish. */
-export function runPool(specs: TaskSpec[], options: PoolOptions = {}): Promise<PoolOutcome> {
+export function runPool(
+  specs: (TaskSpec | ZeroTaskSpec)[],
+  options: PoolOptions = {},
+): Promise<PoolOutcome> {
   const parties = specs.length;
   const barrierBuffer = Barrier.allocate();
   const barrier = new Barrier(barrierBuffer, parties);

@@ -16,11 +16,13 @@ import {
 } from "../gpu/gpu.ts";
 import { getSchedule, type TaskContext, type TaskSpec, writes } from "./schedule.ts";
 import type { WorkerResult } from "../common/types.ts";
+import { isZeroSpec, runZeroTask, type ZeroTaskSpec } from "../zero/tasks.ts";
 
 /** Coordinator → tasklet. */
 export interface RunMessage {
   type: "run";
-  spec: TaskSpec;
+  /** A benchmark tasklet's spec, or a ZeRO replay worker's (lib/zero/tasks.ts). */
+  spec: TaskSpec | ZeroTaskSpec;
   barrier: SharedArrayBuffer;
   parties: number;
   /** Int32 flag set by the coordinator when the run is being stopped. */
@@ -49,7 +51,7 @@ export class ValidationError extends Error {
 type Post = (message: TaskletMessage) => void;
 
 /** Runs one tasklet to completion (or to the first error) and returns what it measured. */
-export function runTasklet(msg: RunMessage, post: Post): WorkerResult {
+export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): WorkerResult {
   const { spec } = msg;
   const c = spec.config;
   const barrier = new Barrier(msg.barrier, msg.parties);
@@ -257,7 +259,10 @@ export function startTasklet(): void {
   scope.onmessage = (e) => {
     const msg = e.data;
     try {
-      const result = runTasklet(msg, post);
+      const spec = msg.spec;
+      const result = isZeroSpec(spec)
+        ? runZeroTask({ ...msg, spec }, post)
+        : runTasklet({ ...msg, spec }, post);
       post({ type: "done", worker: msg.spec.worker, result });
     } catch (err) {
       new Barrier(msg.barrier, msg.parties).abort(msg.spec.worker);
