@@ -266,7 +266,7 @@ export function planZero(
   if (!(settings.worldSize >= 1)) throw new RangeError("worldSize must be >= 1");
   const ctx = layout(model, settings, options);
   if (ctx.files.length === 0) throw new UsageError(nothingSwapped(ctx));
-  const step = planStep(ctx);
+  const step = planStepOrExplain(ctx);
   const prepare = planPrepare(ctx);
   const optimizerBuffersNeeded = settings.offloadOptimizer
     ? optimizer_tensor_kinds.length + 1 +
@@ -464,6 +464,40 @@ function planPrepare(ctx: Context): StepSchedule {
   return b.schedule;
 }
 
+/** DeepSpeed would run out of parameter swap buffers (its "Not enough buffers" assertion). */
+class ParamBufferShortage extends Error {
+  constructor(readonly module: string, readonly needed: number, readonly kept: number) {
+    super(`module ${module} needs ${needed} buffer(s) while ${kept} hold kept partitions`);
+  }
+}
+
+const param_buffer_count_search_max = 256;
+
+function planStepOrExplain(ctx: Context): StepSchedule {
+  try {
+    return planStep(ctx);
+  } catch (e) {
+    if (!(e instanceof ParamBufferShortage)) throw e;
+    const s = ctx.settings;
+    let enough: number | undefined;
+    for (let count = s.paramBufferCount + 1; count <= param_buffer_count_search_max; count++) {
+      try {
+        planStep({ ...ctx, settings: { ...s, paramBufferCount: count } });
+        enough = count;
+        break;
+      } catch (again) {
+        if (!(again instanceof ParamBufferShortage)) throw again;
+      }
+    }
+    const fix = enough === undefined
+      ? "lower stage3_max_reuse_distance"
+      : `raise offload_param.buffer_count to ${enough} or lower stage3_max_reuse_distance`;
+    throw new UsageError(
+      `offload_param.buffer_count ${s.paramBufferCount} is too few: DeepSpeed would stop from the second step with "Not enough buffers" at module ${e.module}, because stage3_max_reuse_distance ${s.maxReuseDistance} keeps ${e.kept} parameter partition(s) in the buffers; ${fix}`,
+    );
+  }
+}
+
 function planStep(ctx: Context): StepSchedule {
   const b = new Builder();
   const s = ctx.settings;
@@ -570,9 +604,7 @@ class ParamFetcher {
     const tensors = this.#tensors(k).filter((t) => this.ctx.paramOnNvme[t]);
     const missing = tensors.filter((t) => this.#onNvme(t));
     if (missing.length > this.#free()) {
-      throw new UsageError(
-        `offload_param.buffer_count ${this.ctx.settings.paramBufferCount} is too few: module ${name} needs ${missing.length} more parameter buffer(s) while ${this.#resident.size} hold partitions kept for reuse (stage3_max_reuse_distance ${this.ctx.settings.maxReuseDistance}); raise buffer_count or lower stage3_max_reuse_distance`,
-      );
+      throw new ParamBufferShortage(name, missing.length, this.#resident.size);
     }
     if (missing.length > 0) {
       this.#read(missing, phase, `${phase} ${name}: parameters`);
