@@ -4,7 +4,8 @@
  * @module
  */
 import { NativeLoadError } from "./ffi/native.ts";
-import { helpText, parseArgs, UsageError } from "./lib/cli/cli.ts";
+import { helpText } from "./lib/cli/help.ts";
+import { parseArgs, UsageError } from "./lib/cli/parse.ts";
 import { EXIT } from "./lib/common/exit.ts";
 import { errLine, writeLines } from "./lib/common/output.ts";
 import { runDoctor } from "./lib/doctor/command.ts";

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { defaultConfig, validateConfig } from "./lib/run/config.ts";
+import { libraryConfig } from "./lib/run/config.ts";
 import { runBenchmark, type RunOptions } from "./lib/run/run.ts";
 import type { BenchConfig, BenchResult } from "./lib/common/types.ts";
 
@@ -70,13 +70,5 @@ export async function benchmark(
   config: Partial<BenchConfig>,
   options: RunOptions = {},
 ): Promise<BenchResult> {
-  const merged: BenchConfig = { ...defaultConfig(), ...config };
-  const targeted = merged.readFile !== undefined || merged.writeFile !== undefined ||
-    merged.folders.length > 0;
-  if (targeted && config.defaultRun === undefined) merged.defaultRun = false;
-  if (targeted && config.workloads === undefined) {
-    merged.workloads = merged.readFile ? ["read"] : ["write"];
-  }
-  if (targeted && config.overlapEvents === undefined) merged.overlapEvents = false;
-  return await runBenchmark(validateConfig(merged), options);
+  return await runBenchmark(libraryConfig(config), options);
 }

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { commands, expandSweep, option_table, parseArgs, UsageError } from "../lib/cli/cli.ts";
+import { commands } from "../lib/cli/option.ts";
+import { parseArgs, UsageError } from "../lib/cli/parse.ts";
+import { option_table } from "../lib/cli/table.ts";
+import { expandSweep } from "../lib/sweep/grid.ts";
 import { validateConfig } from "../lib/run/config.ts";
 
 const fuzz_seconds = Number(Deno.env.get("AIOBENCH_FUZZ_SECONDS") ?? "3");

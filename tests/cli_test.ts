@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  closest,
-  commands,
-  expandSweep,
-  helpText,
-  option_table,
-  parseArgs,
-  type ParsedCommand,
-  UsageError,
-} from "../lib/cli/cli.ts";
+import { closest } from "../lib/cli/scan.ts";
+import { commands } from "../lib/cli/option.ts";
+import { helpText } from "../lib/cli/help.ts";
+import { option_table } from "../lib/cli/table.ts";
+import { parseArgs, type ParsedCommand, UsageError } from "../lib/cli/parse.ts";
+import { expandSweep } from "../lib/sweep/grid.ts";
 import { configToJson, defaultConfig, validateConfig } from "../lib/run/config.ts";
 import type { BenchConfig } from "../lib/common/types.ts";
 
@@ -103,7 +99,7 @@ Deno.test("names: aliases, kebab-case, = forms", async (t) => {
       const names = [spec.name, ...(spec.aliases ?? [])];
       for (const name of names) {
         for (const spelled of [name, name.replaceAll("_", "-")]) {
-          const value = spec.kind === "switch" ? [] : [spec.example ?? "x"];
+          const value = spec.type.kind === "switch" ? [] : [spec.example ?? "x"];
           const argv = [command, `--${spelled}`, ...value, ...needs(spec.name)];
           assert.doesNotThrow(() => parseArgs(argv), argv.join(" "));
         }
@@ -483,7 +479,7 @@ Deno.test("sweep", async (t) => {
     assert.deepEqual(axes.queueDepth, [32, 128]);
     assert.deepEqual(axes.overlapEvents, [true, false]);
     assert.deepEqual(axes.singleSubmit, [false, true]);
-    assert.deepEqual(axes.ioParallel, [null, 1, 2, 4, 8]);
+    assert.deepEqual(axes.ioParallel, [undefined, 1, 2, 4, 8]);
     assert.deepEqual(parsed.sweepOptions, {
       objective: "read",
       configOut: "aio.json",

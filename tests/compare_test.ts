@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseArgs } from "../lib/cli/cli.ts";
+import { parseArgs } from "../lib/cli/parse.ts";
 import {
   compareRows,
   compareTable,

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { probeEngine } from "../ffi/handle.ts";
-import { expandSweep, parseArgs, UsageError } from "../lib/cli/cli.ts";
+import { parseArgs, UsageError } from "../lib/cli/parse.ts";
+import { expandSweep } from "../lib/sweep/grid.ts";
 import { runBenchmark } from "../lib/run/run.ts";
 import {
   type BenchmarkRunner,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ParsedCommand } from "../cli/cli.ts";
+import type { ParsedCommand } from "../cli/parse.ts";
 import {
   compareRows,
   compareTable,

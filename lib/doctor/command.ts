@@ -9,7 +9,7 @@ import { AlignedBuffer } from "../../ffi/buffer.ts";
 import { AioError } from "../../ffi/errors.ts";
 import { AioFile } from "../../ffi/file.ts";
 import { AioHandle, probeEngine } from "../../ffi/handle.ts";
-import type { ParsedCommand } from "../cli/cli.ts";
+import type { ParsedCommand } from "../cli/parse.ts";
 import { doctor, doctorToJson, formatDoctor, type ProbeResult } from "./doctor.ts";
 import { statOrNull } from "../run/files.ts";
 import { UsageError } from "../common/size.ts";

@@ -33,7 +33,7 @@ import {
   type TaskSpec,
   writes,
 } from "../tasklets/schedule.ts";
-import { parseSize, UsageError } from "../common/size.ts";
+import { UsageError } from "../common/size.ts";
 import type { BenchConfig, OpResult, WorkerResult } from "../common/types.ts";
 
 /** How data moves between the file and GPU memory. */
@@ -113,7 +113,7 @@ export function defaultChunkBytes(config: BenchConfig, ioSizeBytes: number): num
 /** The GPU setup of a run, found on the main thread before any file is touched. */
 export interface GpuRun {
   mode: GpuMode;
-  /** Chunk size asked for (config, AIOBENCH_GPU_CHUNK) or undefined for the default. */
+  /** Chunk size asked for (--gpu_chunk or AIOBENCH_GPU_CHUNK), or undefined for the default. */
   chunkBytes?: number;
   driverVersion: string;
   devices: Array<{ index: number; name: string; totalMemBytes: number }>;
@@ -130,32 +130,7 @@ export function deviceForWorker(config: BenchConfig, worker: number): number {
 }
 
 function modeOf(config: BenchConfig): GpuMode {
-  if (config.useGds) return "gds";
-  const asked = config.gpuMode ?? Deno.env.get("AIOBENCH_GPU_MODE") ?? "overlap";
-  if (asked !== "overlap" && asked !== "bounce") {
-    throw new UsageError(`AIOBENCH_GPU_MODE=${asked} is not a GPU mode; use overlap or bounce`);
-  }
-  return asked;
-}
-
-function chunkOf(config: BenchConfig): number | undefined {
-  if (config.gpuChunkBytes !== undefined) {
-    if (config.gpuChunkBytes % config.blockSizeBytes !== 0) {
-      throw new UsageError(
-        `--gpu_chunk ${config.gpuChunkBytes} is not a multiple of --block_size ${config.blockSizeBytes}`,
-      );
-    }
-    return config.gpuChunkBytes;
-  }
-  const text = Deno.env.get("AIOBENCH_GPU_CHUNK");
-  if (!text) return undefined;
-  const bytes = parseSize(text, "AIOBENCH_GPU_CHUNK");
-  if (bytes % config.blockSizeBytes !== 0 || bytes === 0) {
-    throw new UsageError(
-      `AIOBENCH_GPU_CHUNK=${text} is not a multiple of --block_size ${config.blockSizeBytes}`,
-    );
-  }
-  return bytes;
+  return config.useGds ? "gds" : config.gpuMode ?? "overlap";
 }
 
 function checkOptions(config: BenchConfig): void {
@@ -182,7 +157,7 @@ export function prepareGpu(config: BenchConfig): GpuRun | null {
   if (!config.gpu) return null;
   checkOptions(config);
   const mode = modeOf(config);
-  const chunkBytes = chunkOf(config);
+  const chunkBytes = config.gpuChunkBytes;
   let found;
   try {
     found = probeCuda();

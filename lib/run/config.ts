@@ -5,54 +5,100 @@
  * @module
  */
 
-import type { BenchConfig, Engine, Workload } from "../common/types.ts";
+import type { BenchConfig } from "../common/types.ts";
 import { formatSize, showValue, UsageError } from "../common/size.ts";
+import {
+  block_alignment_bytes,
+  engines,
+  io_uring_only,
+  limits,
+  workloads,
+} from "../common/limits.ts";
+import { bench_options } from "../cli/options.ts";
+import { type AnyOption, type Command, defaultFor, envValue, sourceOf } from "../cli/option.ts";
+import { resolveTargets, type TargetChoice } from "./targets.ts";
 
 export { UsageError };
 
-/** Alignment every O_DIRECT block must keep. */
-export const block_alignment_bytes = 4096;
+/** How {@linkcode completeConfig} fills in what was not given. */
+export interface CompleteOptions extends TargetChoice {
+  /** The subcommand whose defaults apply (default `run`). */
+  command?: Command;
+  /** The options given, by name (default: those whose config field `partial` sets). */
+  given?: ReadonlySet<string>;
+  /** Reads an environment variable (default: none are read). */
+  env?: (name: string) => string | undefined;
+}
 
-/** Ranges of the numeric settings: `[min, max]`, both inclusive. */
-export const limits = {
-  blockSizeBytes: [block_alignment_bytes, 1 << 30],
-  queueDepth: [1, 4096],
-  threads: [1, 256],
-  ioParallel: [1, 64],
-  loops: [1, 1_000_000],
-  warmupLoops: [0, 1_000_000],
-  rwmixread: [0, 100],
-  seed: [0, Number.MAX_SAFE_INTEGER],
-  sqthreadPollCpu: [0, 4095],
-  gpuId: [0, 1023],
-} as const satisfies Record<string, readonly [number, number]>;
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== false;
+}
 
-/** The engines `--engine` accepts. */
-export const engines: readonly Engine[] = ["auto", "io_uring", "libaio", "psync"];
+/** Whether an option's `needs` hold in `cfg` (its default and environment apply only then). */
+function needsMet(def: AnyOption, cfg: Partial<BenchConfig>): boolean {
+  return def.needs === undefined || isSet(cfg[def.needs.key]);
+}
 
-/** The workloads `--rw` accepts. */
-export const workloads: readonly Workload[] = ["read", "write", "randread", "randwrite", "randrw"];
+/** The options whose config fields `partial` sets, by name. */
+export function givenOptions(partial: Partial<BenchConfig>): Set<string> {
+  const keys = Object.entries(partial).filter(([, v]) => v !== undefined).map(([k]) => k);
+  return new Set(
+    bench_options.filter((def) => def.key !== undefined && keys.includes(def.key)).map((def) =>
+      def.name
+    ),
+  );
+}
 
-/** The flags that map to io_uring-only kernel features. */
-const io_uring_only_flags = [
-  ["fixedbufs", "--fixedbufs"],
-  ["registerfiles", "--registerfiles"],
-  ["sqthreadPoll", "--sqthread_poll"],
-  ["hipri", "--hipri"],
-  ["nonvectored", "--nonvectored"],
-] as const;
+/**
+ * Completes a partial config from the option table (lib/cli/options.ts): targets resolved, then
+ * each unset field from its environment variable (when `env` is given), then its default for
+ * this subcommand and this kind of command line. Not validated.
+ *
+ * @example
+ * ```ts
+ * completeConfig({ readFile: "/mnt/nvme/f" }).overlapEvents; // false (ds_aio's default)
+ * completeConfig({}).overlapEvents; // true (the default run)
+ * ```
+ */
+export function completeConfig(
+  partial: Partial<BenchConfig>,
+  options: CompleteOptions = {},
+): BenchConfig {
+  const cfg: Partial<BenchConfig> = { ...partial };
+  const given = options.given ?? givenOptions(partial);
+  resolveTargets(cfg, options);
+  const env = options.env;
+  for (const def of bench_options) {
+    if (env === undefined || def.key === undefined || def.env === undefined) continue;
+    if (cfg[def.key] !== undefined || !needsMet(def, cfg)) continue;
+    if (def.env.when !== undefined && !def.env.when(cfg)) continue;
+    const value = envValue(def, env);
+    if (value !== undefined) (cfg as Record<string, unknown>)[def.key] = value;
+  }
+  const source = sourceOf({ options: given, config: cfg });
+  const command = options.command ?? "run";
+  for (const def of bench_options) {
+    if (def.key === undefined || cfg[def.key] !== undefined) continue;
+    const value = defaultFor(def, command, source);
+    // A default that sets something (gpu_mode's overlap) applies only where the option does.
+    if (value === undefined || (isSet(value) && !needsMet(def, cfg))) continue;
+    (cfg as Record<string, unknown>)[def.key] = value;
+  }
+  return cfg as BenchConfig;
+}
 
-function currentDirectory(): string {
+/** Reads an environment variable; undefined when unset or not permitted. */
+export function readEnv(name: string): string | undefined {
   try {
-    return Deno.cwd();
+    return Deno.env.get(name);
   } catch {
-    return ".";
+    return undefined; // no --allow-env: no override
   }
 }
 
 /**
  * The configuration of `aiobench` with no arguments: write then read a temporary file in the
- * current directory with every flag at its default.
+ * current directory with every flag at its default (environment variables are not read).
  *
  * @example
  * ```ts
@@ -60,42 +106,23 @@ function currentDirectory(): string {
  * ```
  */
 export function defaultConfig(): BenchConfig {
-  return {
-    workloads: ["write", "read"],
-    folders: [],
-    defaultRun: true,
-    defaultDir: currentDirectory(),
-    blockSizeBytes: 1 << 20,
-    queueDepth: 32,
-    singleSubmit: false,
-    overlapEvents: true,
-    threads: 1,
-    loops: 1,
-    warmupLoops: 0,
-    includeWarmupTime: false,
-    validate: false,
-    force: false,
-    keep: false,
-    verbose: false,
-    engine: "auto",
-    buffered: false,
-    mlock: false,
-    fixedbufs: false,
-    registerfiles: false,
-    sqthreadPoll: false,
-    hipri: false,
-    nonvectored: false,
-    latency: true,
-    rwmixread: 50,
-    seed: 0,
-    timeBased: false,
-    rampTimeS: 0,
-    gpu: false,
-    gpuId: 0,
-    folderToDeviceMapping: {},
-    useGds: false,
-    useAcceleratorPinMemory: false,
-  };
+  return completeConfig({});
+}
+
+/**
+ * A config for `benchmark()`: what the caller set, everything else as the command line would
+ * have it (same defaults, same environment variables), validated.
+ *
+ * @example
+ * ```ts
+ * libraryConfig({ readFile: "/mnt/nvme/f" }).workloads; // ["read"]
+ * ```
+ */
+export function libraryConfig(partial: Partial<BenchConfig>): BenchConfig {
+  const defined = Object.fromEntries(
+    Object.entries(partial).filter(([, value]) => value !== undefined),
+  ) as Partial<BenchConfig>;
+  return validateConfig(completeConfig(defined, { env: readEnv }));
 }
 
 /** Throw a UsageError unless `value` is an integer in `range`. */
@@ -200,8 +227,17 @@ function checkTime(cfg: BenchConfig): void {
       throw new UsageError(`${flag} ${seconds} is out of range: give a duration such as 30s`);
     }
   }
-  if (cfg.timeBased && cfg.runtimeS === undefined) {
-    throw new UsageError("--time_based needs --runtime, e.g. --time_based --runtime 30s");
+}
+
+/** An option set without the one it needs (`--gpu_mode` without `--gpu`): from the table. */
+function checkNeeds(cfg: BenchConfig): void {
+  for (const def of bench_options) {
+    if (def.key === undefined || def.needs === undefined) continue;
+    if (!isSet(cfg[def.key]) || isSet(cfg[def.needs.key])) continue;
+    const flag = `--${def.name}`;
+    throw new UsageError(
+      def.needs.message ?? `${flag} needs ${def.needs.flag}; add ${def.needs.flag}`,
+    );
   }
 }
 
@@ -212,7 +248,7 @@ function checkEngine(cfg: BenchConfig): void {
     );
   }
   if (cfg.engine !== "auto" && cfg.engine !== "io_uring") {
-    for (const [key, flag] of io_uring_only_flags) {
+    for (const [key, flag] of io_uring_only) {
       if (cfg[key]) {
         throw new UsageError(
           `${flag} needs --engine io_uring (or auto), not --engine ${cfg.engine}; drop one of them`,
@@ -221,9 +257,6 @@ function checkEngine(cfg: BenchConfig): void {
     }
   }
   if (cfg.sqthreadPollCpu !== undefined) {
-    if (!cfg.sqthreadPoll) {
-      throw new UsageError("--sqthread_poll_cpu needs --sqthread_poll; add --sqthread_poll");
-    }
     checkRange("--sqthread_poll_cpu", cfg.sqthreadPollCpu, limits.sqthreadPollCpu);
   }
   if (cfg.slotBuffers && cfg.validate) {
@@ -250,14 +283,14 @@ function checkGpu(cfg: BenchConfig): void {
       );
     }
   }
-  if (cfg.useGds && !cfg.gpu) {
-    throw new UsageError("--use_gds reads into GPU memory and needs --gpu; add --gpu");
-  }
-  for (const [set, flag] of [[cfg.gpuMode, "--gpu_mode"], [cfg.gpuChunkBytes, "--gpu_chunk"]]) {
-    if (set !== undefined && !cfg.gpu) throw new UsageError(`${flag} needs --gpu; add --gpu`);
-  }
   if (cfg.gpuMode === "bounce" && cfg.gpuChunkBytes !== undefined) {
     throw new UsageError("--gpu_chunk applies to --gpu_mode overlap; drop one of them");
+  }
+  const chunk = cfg.gpuChunkBytes;
+  if (chunk !== undefined && (chunk <= 0 || chunk % cfg.blockSizeBytes !== 0)) {
+    throw new UsageError(
+      `--gpu_chunk ${chunk} is not a multiple of --block_size ${cfg.blockSizeBytes}`,
+    );
   }
 }
 
@@ -275,6 +308,7 @@ export function validateConfig(cfg: BenchConfig): BenchConfig {
   checkWorkloads(cfg);
   checkShape(cfg);
   checkTime(cfg);
+  checkNeeds(cfg);
   checkEngine(cfg);
   checkGpu(cfg);
   return cfg;

@@ -11,7 +11,8 @@ import { AioError } from "../../ffi/errors.ts";
 import { AioFile, type FileStat } from "../../ffi/file.ts";
 import { AioHandle, type NativeEngine } from "../../ffi/handle.ts";
 import { UsageError } from "../common/size.ts";
-import { formatBytesHuman, formatSize, parseSize } from "../common/size.ts";
+import { formatBytesHuman, formatSize } from "../common/size.ts";
+import { folder_io_size_default_bytes } from "../cli/options.ts";
 import type { BenchConfig, Workload } from "../common/types.ts";
 import { writes } from "../tasklets/schedule.ts";
 
@@ -178,7 +179,8 @@ function planFolderFile(
   const flag = config.defaultRun ? "the current directory" : "--folder";
   requireDirectory(dir, flag);
   const path = config.defaultRun ? defaultRunFile(dir) : join(dir, folderFileName(worker));
-  const ioSize = config.ioSizeBytes ?? (config.defaultRun ? defaultRunSize(dir) : 1 << 30);
+  const ioSize = config.ioSizeBytes ??
+    (config.defaultRun ? defaultRunSize(dir) : folder_io_size_default_bytes);
   if (writes(workload)) {
     if (!created.has(path)) claimWritePath(path, flag, config, created);
     return { worker, path, ioSizeBytes: ioSize };
@@ -251,12 +253,10 @@ function deviceSize(path: string): number {
 }
 
 /**
- * About 1 GiB, less when free space is short (a quarter of it, at least 64 MiB). For tests
- * only, the environment variable AIOBENCH_DEFAULT_SIZE (e.g. `16M`) sets it instead.
+ * About 1 GiB, less when free space is short (a quarter of it, at least 64 MiB). (For tests,
+ * AIOBENCH_DEFAULT_SIZE sets the default run's --io_size instead: see lib/cli/options.ts.)
  */
 export function defaultRunSize(dir: string): number {
-  const override = envOrUndefined("AIOBENCH_DEFAULT_SIZE");
-  if (override !== undefined) return parseSize(override, "AIOBENCH_DEFAULT_SIZE");
   let free = Infinity;
   try {
     const out = new Deno.Command("df", { args: ["-B1", "--output=avail", dir] }).outputSync();
@@ -267,14 +267,6 @@ export function defaultRunSize(dir: string): number {
   }
   const quarter = Math.floor(free / 4 / (1 << 20)) * (1 << 20);
   return Math.max(64 << 20, Math.min(1 << 30, quarter));
-}
-
-function envOrUndefined(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no --allow-env: no override
-  }
 }
 
 /** Options of `createReadFile`. */

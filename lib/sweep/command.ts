@@ -5,7 +5,9 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
-import { expandSweep, type ParsedCommand, type SweepOptions } from "../cli/cli.ts";
+import type { ParsedCommand } from "../cli/parse.ts";
+import { expandSweep } from "./grid.ts";
+import type { SweepOptions } from "./options.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
 import {
   deepSpeedAioJson,

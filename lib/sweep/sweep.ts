@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { SweepObjective } from "../cli/cli.ts";
+import type { SweepObjective } from "./options.ts";
 import { CreatedFiles, createReadFile, creationLine, planTargets } from "../run/files.ts";
 import { mergeHistograms, summarize } from "../common/histogram.ts";
 import { chooseEngine, isUserFacing, runBenchmark, type RunOptions, VERSION } from "../run/run.ts";
