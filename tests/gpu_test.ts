@@ -7,16 +7,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { defaultConfig } from "../lib/run/config.ts";
-import {
-  defaultChunkBytes,
-  deviceForWorker,
-  type GpuMode,
-  gpuSchedule,
-  type GpuStep,
-  type GpuTaskContext,
-  planGpuSteps,
-  validateGpu,
-} from "../lib/gpu/gpu.ts";
+import { defaultChunkBytes, type GpuMode, type GpuStep, planGpuSteps } from "../lib/gpu/plan.ts";
+import { deviceForWorker } from "../lib/gpu/prepare.ts";
+import { gpuSchedule, type GpuTaskContext } from "../lib/gpu/schedule.ts";
+import { validateGpu } from "../lib/gpu/validate.ts";
 import type { TaskSpec } from "../lib/tasklets/schedule.ts";
 import type { BenchConfig, BenchResult } from "../lib/common/types.ts";
 import { lines, makeRandomFile, removeDir, ROOT, runCli, skip, tempDir } from "./_helpers.ts";

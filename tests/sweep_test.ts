@@ -10,19 +10,16 @@ import { probeEngine } from "../ffi/handle.ts";
 import { parseArgs, UsageError } from "../lib/cli/parse.ts";
 import { expandSweep } from "../lib/sweep/grid.ts";
 import { runBenchmark } from "../lib/run/run.ts";
+import { type BenchmarkRunner, runSweep } from "../lib/sweep/run.ts";
 import {
-  type BenchmarkRunner,
   deepSpeedAioConfig,
   deepSpeedAioJson,
   objectiveGibS,
-  pointKey,
-  ResumeLog,
-  runSweep,
   type SweepDocument,
   sweepDocument,
-  sweepPoint,
-  sweepSettings,
-} from "../lib/sweep/sweep.ts";
+} from "../lib/sweep/rank.ts";
+import { pointKey, sweepPoint } from "../lib/sweep/record.ts";
+import { ResumeLog, sweepSettings } from "../lib/sweep/resume.ts";
 import { renderSweepReport } from "../lib/sweep/report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -101,7 +101,7 @@ export interface BenchConfig {
   useAcceleratorPinMemory: boolean;
   /** `--gpu` data path: `overlap` (chunked, copies overlap IO; default) or `bounce` (as ds_aio). */
   gpuMode?: "overlap" | "bounce";
-  /** `--gpu` overlap chunk in bytes (a block-size multiple); default: see lib/gpu/gpu.ts. */
+  /** `--gpu` overlap chunk in bytes (a block-size multiple); default: see lib/gpu/plan.ts. */
   gpuChunkBytes?: number;
 }
 

@@ -20,7 +20,8 @@ import {
   statOrNull,
   type Target,
 } from "./files.ts";
-import { attachGpu, gpuEnv, gpuLine, gpuPlanFor, prepareGpu } from "../gpu/gpu.ts";
+import { gpuEnv, gpuPlanFor, prepareGpu } from "../gpu/prepare.ts";
+import { attachGpu, gpuLine } from "../gpu/report.ts";
 import { runPool } from "../tasklets/pool.ts";
 import { aggregate, validationVerdict } from "./report.ts";
 import type { TaskSpec } from "../tasklets/schedule.ts";

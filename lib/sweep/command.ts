@@ -9,14 +9,9 @@ import type { ParsedCommand } from "../cli/parse.ts";
 import { expandSweep } from "./grid.ts";
 import type { SweepOptions } from "./options.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
-import {
-  deepSpeedAioJson,
-  runSweep,
-  summaryLines,
-  sweepCsv,
-  type SweepDocument,
-  sweepDocument,
-} from "./sweep.ts";
+import { sweepCsv } from "./csv.ts";
+import { deepSpeedAioJson, summaryLines, type SweepDocument, sweepDocument } from "./rank.ts";
+import { runSweep } from "./run.ts";
 import { renderSweepReport } from "./report.ts";
 import { errLine, writeLines } from "../common/output.ts";
 import type { BenchConfig } from "../common/types.ts";

@@ -14,14 +14,8 @@
 import { bucketLow, bucketWidth } from "../common/histogram.ts";
 import { formatSize } from "../common/size.ts";
 import type { LatencySummary } from "../common/types.ts";
-import {
-  deepSpeedAioJson,
-  objectiveGibS,
-  type SweepDocument,
-  type SweepOpStats,
-  type SweepPoint,
-  type SweepRecord,
-} from "./sweep.ts";
+import { deepSpeedAioJson, objectiveGibS, type SweepDocument } from "./rank.ts";
+import type { SweepOpStats, SweepPoint, SweepRecord } from "./record.ts";
 
 const ops = ["write", "read"] as const;
 type Op = typeof ops[number];

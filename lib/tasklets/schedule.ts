@@ -8,6 +8,7 @@ import { AlignedBuffer } from "../../ffi/buffer.ts";
 import { AioFile } from "../../ffi/file.ts";
 import { AioHandle, type NativeEngine, type RequestOptions } from "../../ffi/handle.ts";
 import type { BenchConfig, Workload } from "../common/types.ts";
+import type { GpuTaskPlan } from "../gpu/plan.ts";
 
 /** Everything one tasklet needs to run its steps (plain data, sent to the worker). */
 export interface TaskSpec {
@@ -23,7 +24,7 @@ export interface TaskSpec {
   /** Seed of the data pattern written (and expected by --validate). */
   seed: number;
   /** `--gpu`: the worker's device, how data moves, and the chunk of overlapped copies. */
-  gpu?: { device: number; mode: "overlap" | "bounce" | "gds"; chunkBytes: number };
+  gpu?: GpuTaskPlan;
 }
 
 /** What pre builds and post releases. */

@@ -7,13 +7,8 @@
 import { AioError } from "../../ffi/errors.ts";
 import { processCpuSeconds } from "../../ffi/handle.ts";
 import { Barrier, BarrierAbortedError } from "./barrier.ts";
-import {
-  gpuSchedule,
-  GpuValidationError,
-  gpuWorkerResult,
-  isGpuContext,
-  validateGpu,
-} from "../gpu/gpu.ts";
+import { gpuSchedule, gpuWorkerResult, isGpuContext } from "../gpu/schedule.ts";
+import { GpuValidationError, validateGpu } from "../gpu/validate.ts";
 import { getSchedule, type TaskContext, type TaskSpec, writes } from "./schedule.ts";
 import type { WorkerResult } from "../common/types.ts";
 import { isZeroSpec, runZeroTask, type ZeroTaskSpec } from "../zero/tasks.ts";
