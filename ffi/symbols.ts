@@ -31,6 +31,8 @@ export const symbols = {
   aiob_file_statx: { parameters: ["buffer", "buffer"], result: "i32" },
   aiob_engine_probe: { parameters: ["u32"], result: "i32" },
   aiob_process_cpu: { parameters: ["buffer"], result: "void" },
+  aiob_table_name: { parameters: ["u32", "u32"], result: "pointer" },
+  aiob_table_value: { parameters: ["u32"], result: "u64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** Index layout of the u64 array passed to `aiob_handle_create`. */

@@ -33,6 +33,9 @@ const flag_sqpoll: u64 = 1 << 4;
 const flag_iopoll: u64 = 1 << 5;
 const flag_nonvectored: u64 = 1 << 6;
 const flag_latency: u64 = 1 << 7;
+/// Flags only the io_uring engine implements; a handle of another engine refuses them.
+const io_uring_only_flags: u64 = flag_fixed_buffers | flag_fixed_files | flag_sqpoll |
+    flag_iopoll | flag_nonvectored;
 
 // Layout of the u64 array given to aiob_submit (a request).
 const r_mode = 0;
@@ -55,6 +58,34 @@ export fn aiob_abi_version() u32 {
     return abi_version;
 }
 
+/// Entry `i` of a table the TypeScript side keeps its own copy of (tests/native_tables_test.ts
+/// checks they agree): table 0 = engines, 1 = request modes. Null past the end.
+export fn aiob_table_name(table: u32, i: u32) ?[*:0]const u8 {
+    return switch (table) {
+        0 => enumName(handle_mod.EngineKind, i),
+        1 => enumName(handle_mod.Mode, i),
+        else => null,
+    };
+}
+
+fn enumName(comptime E: type, value: u32) ?[*:0]const u8 {
+    inline for (std.meta.fields(E)) |field| {
+        if (field.value == value) return field.name.ptr;
+    }
+    return null;
+}
+
+/// A limit the TypeScript side keeps its own copy of: 0 = queue depth max, 1 = io_parallel max,
+/// 2 = the io_uring-only bits of the handle flags. 0 for an unknown `which`.
+export fn aiob_table_value(which: u32) u64 {
+    return switch (which) {
+        0 => handle_mod.queue_depth_max,
+        1 => handle_mod.io_parallel_max,
+        2 => io_uring_only_flags,
+        else => 0,
+    };
+}
+
 export fn aiob_histogram_buckets() u32 {
     return histogram.bucket_count;
 }
@@ -69,6 +100,8 @@ export fn aiob_handle_create(params: [*]const u64, out_handle: *usize) i32 {
     const block_size = params[p_block_size];
     if (queue_depth < 1 or queue_depth > handle_mod.queue_depth_max) return e_inval;
     if (io_parallel > handle_mod.io_parallel_max or engine_raw > 2) return e_inval;
+    const io_uring = engine_raw == @intFromEnum(handle_mod.EngineKind.io_uring);
+    if (!io_uring and flags & io_uring_only_flags != 0) return e_inval;
     if (align_bytes == 0 or !std.math.isPowerOfTwo(align_bytes)) return e_inval;
     if (block_size == 0 or block_size % align_bytes != 0 or block_size > std.math.maxInt(u32)) return e_inval;
     const config = handle_mod.Config{
