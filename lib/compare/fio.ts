@@ -9,6 +9,7 @@
  * ```
  */
 
+import { io_uring_only, workloads } from "../common/limits.ts";
 import type { Workload } from "../common/types.ts";
 
 /** One fio job, described the way aiobench describes a run. */
@@ -62,7 +63,6 @@ export interface FioResult {
   cpuSecondsPerIo: number | null;
 }
 
-const WORKLOADS: readonly Workload[] = ["read", "write", "randread", "randwrite", "randrw"];
 const GIB = 2 ** 30;
 
 function assertPositiveInt(name: string, value: number): void {
@@ -84,16 +84,15 @@ export function fioArgs(opts: FioOptions): string[] {
   if (!opts.file) {
     throw new TypeError("fio option file is empty; pass the path of the file to test");
   }
-  if (!WORKLOADS.includes(opts.rw)) {
-    throw new RangeError(`fio option rw=${opts.rw} is not one of ${WORKLOADS.join(", ")}`);
+  if (!workloads.includes(opts.rw)) {
+    throw new RangeError(`fio option rw=${opts.rw} is not one of ${workloads.join(", ")}`);
   }
   assertPositiveInt("blockSizeBytes", opts.blockSizeBytes);
   assertPositiveInt("queueDepth", opts.queueDepth);
   assertPositiveInt("numjobs", opts.numjobs);
   assertPositiveInt("sizeBytes", opts.sizeBytes);
-  const uringOnly = ["fixedbufs", "registerfiles", "sqthreadPoll", "hipri"] as const;
-  for (const key of uringOnly) {
-    if (opts[key] && opts.engine !== "io_uring") {
+  for (const { key } of io_uring_only) {
+    if ((opts as unknown as Record<string, unknown>)[key] && opts.engine !== "io_uring") {
       throw new RangeError(`fio option ${key} needs engine io_uring, not ${opts.engine}`);
     }
   }

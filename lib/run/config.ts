@@ -248,7 +248,7 @@ function checkEngine(cfg: BenchConfig): void {
     );
   }
   if (cfg.engine !== "auto" && cfg.engine !== "io_uring") {
-    for (const [key, flag] of io_uring_only) {
+    for (const { key, flag } of io_uring_only) {
       if (cfg[key]) {
         throw new UsageError(
           `${flag} needs --engine io_uring (or auto), not --engine ${cfg.engine}; drop one of them`,

@@ -27,6 +27,7 @@ import { aggregate, validationVerdict } from "./report.ts";
 import type { TaskSpec } from "../tasklets/schedule.ts";
 import { writes } from "../tasklets/schedule.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
+import { ioUringOptionsOn } from "../common/limits.ts";
 import type { BenchConfig, BenchResult, OpResult } from "../common/types.ts";
 
 /** The program's version (also in deno.json). */
@@ -58,10 +59,16 @@ export interface EngineChoice {
   reason: string;
 }
 
-/** Resolves `auto` (io_uring, else libaio, else psync) and checks an explicit engine works. */
-export function chooseEngine(config: BenchConfig): EngineChoice {
+/**
+ * Resolves `auto` (io_uring, else libaio, else psync) and checks an explicit engine works.
+ * `probe` tells why an engine can't be used here (default: the native library's probe).
+ */
+export function chooseEngine(
+  config: BenchConfig,
+  probe: (engine: NativeEngine) => AioError | null = probeEngine,
+): EngineChoice {
   if (config.engine !== "auto") {
-    const problem = probeEngine(config.engine);
+    const problem = probe(config.engine);
     if (problem) {
       throw new UsageError(
         `--engine ${config.engine} can't be used here (${problem.code}${
@@ -71,13 +78,18 @@ export function chooseEngine(config: BenchConfig): EngineChoice {
     }
     return { engine: config.engine, reason: "chosen with --engine" };
   }
-  const uring = probeEngine("io_uring");
+  const uring = probe("io_uring");
   if (!uring) return { engine: "io_uring", reason: "io_uring is available" };
   const why = `io_uring unavailable (${uring.code}${ioUringSysctl()})`;
-  if (config.fixedbufs || config.registerfiles || config.sqthreadPoll || config.hipri) {
-    throw new UsageError(`${why}, so io_uring options can't be used; drop them or enable io_uring`);
+  const wanted = ioUringOptionsOn(config);
+  if (wanted.length > 0) {
+    throw new UsageError(
+      `${why}, so ${wanted.join(", ")} can't be used; drop ${
+        wanted.length > 1 ? "them" : "it"
+      } or enable io_uring`,
+    );
   }
-  if (!probeEngine("libaio")) return { engine: "libaio", reason: `${why}; using libaio` };
+  if (!probe("libaio")) return { engine: "libaio", reason: `${why}; using libaio` };
   return { engine: "psync", reason: `${why} and libaio unavailable; using psync` };
 }
 
@@ -244,13 +256,10 @@ async function describe(
 ): Promise<Record<string, unknown>> {
   const info = await captureEnv(path, { dioAlign: align });
   const env = envToJson(info);
-  const ioUringOptions = Object.entries({
-    fixedbufs: config.fixedbufs,
-    registerfiles: config.registerfiles,
-    sqthread_poll: config.sqthreadPoll,
-    hipri: config.hipri,
-    nonvectored: config.nonvectored,
-  }).filter(([, on]) => on).map(([name]) => name);
+  // What the handles really use: none of them unless the engine is io_uring.
+  const ioUringOptions = engine.engine === "io_uring"
+    ? ioUringOptionsOn(config).map((flag) => flag.slice(2))
+    : [];
   return {
     ...env,
     engine: engine.engine,
