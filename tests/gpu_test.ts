@@ -12,6 +12,7 @@ import { deviceForWorker } from "../lib/gpu/prepare.ts";
 import { gpuSchedule, type GpuTaskContext } from "../lib/gpu/schedule.ts";
 import { validateGpu } from "../lib/gpu/validate.ts";
 import type { TaskSpec } from "../lib/tasklets/schedule.ts";
+import { taskSpec } from "../lib/run/tasks.ts";
 import type { BenchConfig, BenchResult } from "../lib/common/types.ts";
 import { lines, makeRandomFile, removeDir, ROOT, runCli, skip, tempDir } from "./_helpers.ts";
 
@@ -324,17 +325,9 @@ Deno.test("--gpu through the stand-in driver: write and read with --validate", a
 });
 
 function gpuSpec(config: BenchConfig, workload: "read" | "write", path: string): TaskSpec {
-  return {
-    worker: 0,
-    workload,
-    path,
-    ioSizeBytes: 12 * MIB,
-    config,
-    engine: "io_uring",
-    alignBytes: 4096,
-    seed: 99,
-    gpu: { device: 0, mode: "overlap", chunkBytes: 4 * MIB },
-  };
+  const target = { worker: 0, workload, path, ioSizeBytes: 12 * MIB };
+  const gpu = { device: 0, mode: "overlap", chunkBytes: 4 * MIB } as const;
+  return { ...taskSpec(config, target, { engine: "io_uring", alignBytes: 4096, gpu }), seed: 99 };
 }
 
 Deno.test("--validate reads GPU memory back: a slot reused before its copy finished is caught", async (t) => {

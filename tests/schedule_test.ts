@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { AioFile, AioHandle, AlignedBuffer } from "../mod.ts";
 import { defaultConfig } from "../lib/run/config.ts";
 import { getSchedule, mainHandle, mainParallel, type TaskSpec } from "../lib/tasklets/schedule.ts";
+import { taskSpec } from "../lib/run/tasks.ts";
 import { validateBuffer, ValidationError } from "../lib/tasklets/tasklet.ts";
 import type { Workload } from "../lib/common/types.ts";
 import { makeRandomFile, removeDir, runCli, tempDir } from "./_helpers.ts";
@@ -24,7 +25,12 @@ Deno.test("getSchedule picks ds_aio's main step from the op and io_parallel", ()
     ["randwrite", 2, "main_parallel_write", mainParallel],
   ];
   for (const [workload, ioParallel, name, main] of cases) {
-    const s = getSchedule(workload, ioParallel);
+    const config = { ...defaultConfig(), ioParallel };
+    if (ioParallel === undefined) delete config.ioParallel;
+    const target = { worker: 0, workload, path: "/f", ioSizeBytes: MIB };
+    const task = taskSpec(config, target, { engine: "io_uring", alignBytes: 4096 });
+    assert.equal(task.handle.ioParallel, ioParallel ?? 0, "the handle's lanes (0: none)");
+    const s = getSchedule(workload, task.async);
     assert.equal(s.name, name, `${workload} io_parallel=${ioParallel}`);
     assert.equal(s.main, main, `${workload} io_parallel=${ioParallel}`);
   }
@@ -88,16 +94,9 @@ Deno.test("every schedule path moves the right bytes and passes --validate", asy
 });
 
 function spec(workload: Workload, path: string, ioSizeBytes: number, worker: number): TaskSpec {
-  return {
-    worker,
-    workload,
-    path,
-    ioSizeBytes,
-    config: { ...defaultConfig(), defaultRun: false, validate: true },
-    engine: "io_uring",
-    alignBytes: 4096,
-    seed: 99,
-  };
+  const config = { ...defaultConfig(), defaultRun: false, validate: true };
+  const target = { worker, workload, path, ioSizeBytes };
+  return { ...taskSpec(config, target, { engine: "io_uring", alignBytes: 4096 }), seed: 99 };
 }
 
 function caught(fn: () => void): unknown {

@@ -30,7 +30,11 @@ export interface BenchConfig {
   singleSubmit: boolean;
   /** `--overlap_events`: keep the queue full, resubmitting as IOs complete. */
   overlapEvents: boolean;
-  /** Undefined: synchronous read/write schedule; a number (even 1): async pread/pwrite + wait. */
+  /**
+   * Unset (absent): the synchronous read/write schedule; a number (even 1): async pread/pwrite +
+   * wait with that many lanes. Unset is always absent here and in sweep axes (`sync`), `null` in
+   * JSON documents, and 0 only at the native handle.
+   */
   ioParallel?: number;
   /** `--threads`: workers, each with its own handle and file (1..256). */
   threads: number;

@@ -60,7 +60,7 @@ export function gpuSchedule(spec: TaskSpec): Schedule {
   const plan = spec.gpu;
   if (!plan) throw new Error(`worker ${spec.worker}: --gpu without a GPU plan`);
   const op = writes(spec.workload) ? "write" : "read";
-  const async = spec.config.ioParallel !== undefined;
+  const async = spec.async;
   return {
     name: `gpu_${plan.mode}_${async ? "parallel" : "handle"}_${op}`,
     pre: () => preGpu(spec, plan),
@@ -70,7 +70,7 @@ export function gpuSchedule(spec: TaskSpec): Schedule {
 }
 
 function preGpu(spec: TaskSpec, plan: GpuTaskPlan): GpuTaskContext {
-  const host = preHandle({ ...spec, ioSizeBytes: plan.mode === "gds" ? 4096 : plan.chunkBytes });
+  const host = preHandle(spec);
   const state: GpuState = {
     plan,
     driver: undefined as unknown as CudaDriver,
@@ -121,7 +121,7 @@ function preGpu(spec: TaskSpec, plan: GpuTaskPlan): GpuTaskContext {
 function setUpSlots(ctx: GpuTaskContext): void {
   const g = ctx.gpu;
   const two = g.steps.some((s) => s.kind !== "sync" && s.slot === 1);
-  const lock = ctx.spec.config.mlock;
+  const lock = ctx.spec.buffer.lock;
   for (const slot of two ? [ctx.buffer, null] : [ctx.buffer]) {
     const buffer = slot ?? AlignedBuffer.alloc(ctx.buffer.size, { lock });
     try {

@@ -25,6 +25,7 @@ import { attachGpu, gpuLine } from "../gpu/report.ts";
 import { runPool } from "../tasklets/pool.ts";
 import { aggregate, validationVerdict } from "./report.ts";
 import type { TaskSpec } from "../tasklets/schedule.ts";
+import { patternSeed, taskSpec } from "./tasks.ts";
 import { writes } from "../tasklets/schedule.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
 import { ioUringOptionsOn } from "../common/limits.ts";
@@ -142,7 +143,7 @@ async function ensureReadData(
     const complete = await createReadFile(t.path, t.ioSizeBytes, {
       engine,
       direct: !config.buffered,
-      seed: config.seed + 0x5eed,
+      seed: patternSeed(config),
       signal: options.signal,
       progress: (done, total) => {
         const now = performance.now();
@@ -191,19 +192,15 @@ export async function runBenchmark(
       if (index === 0) env = await describe(config, targets[0].path, engine, align);
       if (index === 0) checkHipri(config, env);
       if (index === 0 && gpuRun) env.gpu = gpuEnv(gpuRun);
-      const specs: TaskSpec[] = targets.map((t) => ({
-        worker: t.worker,
-        workload,
-        path: t.path,
-        ioSizeBytes: t.ioSizeBytes,
-        config,
-        engine: engine.engine,
-        alignBytes: align,
-        seed: config.seed + 0x5eed,
-        gpu: gpuRun
-          ? gpuPlanFor(gpuRun, { config, worker: t.worker, ioSizeBytes: t.ioSizeBytes })
-          : undefined,
-      }));
+      const specs: TaskSpec[] = targets.map((t) =>
+        taskSpec(config, { ...t, workload }, {
+          engine: engine.engine,
+          alignBytes: align,
+          gpu: gpuRun
+            ? gpuPlanFor(gpuRun, { config, worker: t.worker, ioSizeBytes: t.ioSizeBytes })
+            : undefined,
+        })
+      );
       log(
         `${workload}: ${config.threads} worker(s), ${
           formatBytesHuman(specs[0].ioSizeBytes)

@@ -15,6 +15,7 @@
  */
 import { CreatedFiles, createReadFile, creationLine, planTargets } from "../run/files.ts";
 import { chooseEngine, runBenchmark, type RunOptions } from "../run/run.ts";
+import { patternSeed } from "../run/tasks.ts";
 import type { BenchConfig, BenchResult } from "../common/types.ts";
 import type { SweepObjective } from "./options.ts";
 import { rankRecords } from "./rank.ts";
@@ -89,7 +90,7 @@ function prepareFiles(base: BenchConfig, log: (line: string) => void): SweepFile
       createReadFile(target.path, target.ioSizeBytes, {
         engine,
         direct: !base.buffered,
-        seed: base.seed + 0x5eed,
+        seed: patternSeed(base),
         progress: (done, total) => {
           if (performance.now() - shown < 1000 && done !== total) return;
           shown = performance.now();

@@ -6,23 +6,45 @@
  */
 import { AlignedBuffer } from "../../ffi/buffer.ts";
 import { AioFile } from "../../ffi/file.ts";
-import { AioHandle, type NativeEngine, type RequestOptions } from "../../ffi/handle.ts";
-import type { BenchConfig, Workload } from "../common/types.ts";
+import { AioHandle, type AioHandleOptions, type RequestOptions } from "../../ffi/handle.ts";
+import type { Workload } from "../common/types.ts";
 import type { GpuTaskPlan } from "../gpu/plan.ts";
 
-/** Everything one tasklet needs to run its steps (plain data, sent to the worker). */
+/**
+ * Everything one tasklet needs, resolved on the main thread (plain data, sent to the worker):
+ * the worker reads no config and derives nothing.
+ */
 export interface TaskSpec {
   worker: number;
   workload: Workload;
   path: string;
   /** Bytes per loop. */
   ioSizeBytes: number;
-  config: BenchConfig;
-  /** The engine actually used (auto already resolved). */
-  engine: NativeEngine;
-  alignBytes: number;
+  /** Open the file with O_DIRECT. */
+  direct: boolean;
+  /** The native handle, complete: engine resolved, alignment, `ioParallel` 0 for none. */
+  handle: AioHandleOptions;
+  /** The IO buffer: its size (io_size, a GPU host slot, or fio-style slots) and backing. */
+  buffer: { bytes: number; lock: boolean; hugePages: boolean };
+  /** What every request of the main step carries (runtime and time_based come per step). */
+  request: { rwmixread: number; seed: number; slotBuffers: boolean };
+  /** io_parallel given (even 1): the async pread/pwrite + wait schedule, as ds_aio's. */
+  async: boolean;
   /** Seed of the data pattern written (and expected by --validate). */
   seed: number;
+  /** The loops: warm-up, ramp, timed; time-based when `runtimeS` is set. */
+  loops: {
+    warmup: number;
+    timed: number;
+    includeWarmupTime: boolean;
+    rampTimeS: number;
+    runtimeS?: number;
+    timeBased: boolean;
+  };
+  validate: boolean;
+  verbose: boolean;
+  /** `--log_interval` in seconds. */
+  logIntervalS?: number;
   /** `--gpu`: the worker's device, how data moves, and the chunk of overlapped copies. */
   gpu?: GpuTaskPlan;
 }
@@ -53,34 +75,17 @@ export function writes(workload: Workload): boolean {
 
 /** pre_handle: open the file, allocate the aligned buffer, create the handle. */
 export function preHandle(spec: TaskSpec): TaskContext {
-  const c = spec.config;
-  const file = AioFile.open(spec.path, { write: writes(spec.workload), direct: !c.buffered });
+  const file = AioFile.open(spec.path, { write: writes(spec.workload), direct: spec.direct });
   let buffer: AlignedBuffer | undefined;
   try {
-    const slotBytes = Math.max(1, c.ioParallel ?? 0) * c.queueDepth * c.blockSizeBytes;
-    buffer = AlignedBuffer.alloc(c.slotBuffers ? slotBytes : spec.ioSizeBytes, {
-      lock: c.mlock,
-      hugePages: c.hugePages,
+    buffer = AlignedBuffer.alloc(spec.buffer.bytes, {
+      lock: spec.buffer.lock,
+      hugePages: spec.buffer.hugePages,
     });
     // Writes carry the seeded pattern; read buffers start with a different pattern, so a
     // read that moved nothing can't pass --validate.
     buffer.fillPattern(writes(spec.workload) ? spec.seed : spec.seed ^ 0x5eed, 0);
-    const handle = new AioHandle({
-      blockSize: c.blockSizeBytes,
-      queueDepth: c.queueDepth,
-      singleSubmit: c.singleSubmit,
-      overlapEvents: c.overlapEvents,
-      ioParallel: c.ioParallel ?? 0,
-      engine: spec.engine,
-      alignBytes: spec.alignBytes,
-      fixedbufs: c.fixedbufs,
-      registerfiles: c.registerfiles,
-      sqthreadPoll: c.sqthreadPoll,
-      sqthreadPollCpu: c.sqthreadPollCpu,
-      hipri: c.hipri,
-      nonvectored: c.nonvectored,
-      latency: c.latency,
-    });
+    const handle = new AioHandle(spec.handle);
     return { spec, file, buffer, handle };
   } catch (e) {
     buffer?.free();
@@ -97,16 +102,14 @@ export function postHandle(ctx: TaskContext): void {
 }
 
 function request(ctx: TaskContext, runtimeS?: number): RequestOptions {
-  const c = ctx.spec.config;
+  const { spec } = ctx;
   const timed = runtimeS !== undefined && runtimeS > 0;
   return {
-    mode: ctx.spec.workload,
-    nbytes: ctx.spec.ioSizeBytes,
-    rwmixread: c.rwmixread,
-    seed: c.seed + ctx.spec.worker,
+    ...spec.request,
+    mode: spec.workload,
+    nbytes: spec.ioSizeBytes,
     runtimeS: timed ? runtimeS : undefined,
-    timeBased: timed && c.timeBased,
-    slotBuffers: c.slotBuffers,
+    timeBased: timed && spec.loops.timeBased,
   };
 }
 
@@ -121,10 +124,9 @@ export function mainParallel(ctx: TaskContext, runtimeS?: number): number {
   return ctx.handle.wait();
 }
 
-/** The schedule for a workload and io_parallel setting, as ds_aio's get_schedule. */
-export function getSchedule(workload: Workload, ioParallel: number | undefined): Schedule {
+/** The schedule for a workload, async (io_parallel given) or not, as ds_aio's get_schedule. */
+export function getSchedule(workload: Workload, parallel: boolean): Schedule {
   const op = writes(workload) ? "write" : "read";
-  const parallel = ioParallel !== undefined;
   return {
     name: parallel ? `main_parallel_${op}` : `main_handle_${op}`,
     pre: preHandle,

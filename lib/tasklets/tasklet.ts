@@ -48,14 +48,16 @@ type Post = (message: TaskletMessage) => void;
 /** Runs one tasklet to completion (or to the first error) and returns what it measured. */
 export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): WorkerResult {
   const { spec } = msg;
-  const c = spec.config;
+  const c = spec.loops;
   const barrier = new Barrier(msg.barrier, msg.parties);
   const stopped = new Int32Array(msg.control);
   const wait = () => barrier.wait(msg.barrierTimeoutMs, spec.worker);
   const log = (line: string) => {
-    if (c.verbose) post({ type: "log", worker: spec.worker, line: `tid ${spec.worker}: ${line}` });
+    if (spec.verbose) {
+      post({ type: "log", worker: spec.worker, line: `tid ${spec.worker}: ${line}` });
+    }
   };
-  const schedule = c.gpu ? gpuSchedule(spec) : getSchedule(spec.workload, c.ioParallel);
+  const schedule = spec.gpu ? gpuSchedule(spec) : getSchedule(spec.workload, spec.async);
   log(`schedule = ${schedule.name}, file = ${spec.path}, io_size = ${spec.ioSizeBytes}`);
   wait();
   let t = performance.now();
@@ -63,11 +65,11 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
   log(`pre-task done in ${((performance.now() - t) / 1000).toFixed(6)} sec`);
   post({ type: "handle", worker: spec.worker, address: ctx.handle.nativeAddress.toString() });
   if (Atomics.load(stopped, 0) !== 0) ctx.handle.cancel();
-  if (c.logIntervalS) ctx.handle.setLogInterval(c.logIntervalS);
+  if (spec.logIntervalS) ctx.handle.setLogInterval(spec.logIntervalS);
   const m: LoopTotals = { task: 0, e2e: 0, bytes: 0, loops: 0, partial: false };
   try {
     wait();
-    for (let i = 0; i < c.warmupLoops; i++) {
+    for (let i = 0; i < c.warmup; i++) {
       const t0 = performance.now();
       const moved = schedule.main(ctx, c.runtimeS);
       const t1 = performance.now();
@@ -87,7 +89,7 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
     // Process CPU (every thread, SQPOLL's included) over the timed region: the loops start
     // together after a barrier and end at one, so one worker's reading covers them all.
     const cpuStart = spec.worker === 0 ? processCpuSeconds() : undefined;
-    for (let i = 0; i < c.loops; i++) {
+    for (let i = 0; i < c.timed; i++) {
       t = performance.now();
       let moved = 0;
       try {
@@ -108,7 +110,7 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
       const cpuEnd = processCpuSeconds();
       m.processCpu = { user: cpuEnd.user - cpuStart.user, system: cpuEnd.system - cpuStart.system };
     }
-    if (c.validate && !m.partial) m.validation = validate(ctx);
+    if (spec.validate && !m.partial) m.validation = validate(ctx);
     return result(ctx, m);
   } catch (e) {
     if (e instanceof BarrierAbortedError && Atomics.load(stopped, 0) !== 0) {
@@ -198,8 +200,8 @@ function result(ctx: TaskContext, m: LoopTotals): WorkerResult {
     partial: m.partial,
     loopsDone: m.loops,
     gpu: isGpuContext(ctx) ? gpuWorkerResult(ctx) : undefined,
-    intervals: ctx.spec.config.logIntervalS
-      ? { intervalS: ctx.spec.config.logIntervalS, samples: ctx.handle.intervals() }
+    intervals: ctx.spec.logIntervalS
+      ? { intervalS: ctx.spec.logIntervalS, samples: ctx.handle.intervals() }
       : undefined,
     processCpuUserSeconds: m.processCpu?.user,
     processCpuSystemSeconds: m.processCpu?.system,
