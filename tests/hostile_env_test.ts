@@ -162,6 +162,11 @@ Deno.test("ENOSPC mid-write on a 16 MiB ext4: one line naming ENOSPC and the fil
       assertCleanError(r, [`${fs.mnt}/aiobench_0.dat`, "ENOSPC"]);
       assert.deepEqual(listing(fs.mnt), before, "the half-made read file was not removed");
     });
+    await t.step("sweep --folder --io_size 64M (creating the sweep's file)", async () => {
+      const r = await cli(["sweep", "--folder", fs.mnt, "--io_size", "64M"]);
+      assertCleanError(r, [`${fs.mnt}/aiobench_0.dat`, "ENOSPC"]);
+      assert.deepEqual(listing(fs.mnt), before, "the half-made sweep file was not removed");
+    });
     await t.step("the space is free again: a run that fits succeeds", async () => {
       const r = await cli(["--write_file", `${fs.mnt}/w`, "--io_size", "4M"]);
       assert.equal(r.code, 0, r.stderr);

@@ -162,6 +162,20 @@ Deno.test("signals in the middle of a run: drained, cleaned, partial, 130/143 in
       assert.match(r.stdout, /\(partial/, r.stdout);
       assert.deepEqual(listing(dir), [], "the half-made read file was not removed");
     });
+    await t.step("SIGINT while a sweep creates its 16 GiB file", async () => {
+      if (freeBytes(dir) < 24 * 2 ** 30) {
+        console.log(`SKIP: signal during sweep creation: less than 24 GiB free in ${dir}`);
+        return;
+      }
+      const made = `${dir}/aiobench_0.dat`;
+      const args = ["sweep", "--folder", dir, "--io_size", "16G"];
+      const r = await runAndSignal(args, "SIGINT", () => sizeOf(made) > 0, 0);
+      assert.equal(r.code, 130, r.stderr);
+      assert.ok(r.stop_ms < stop_bound_ms, `stopped ${r.stop_ms.toFixed(0)} ms after SIGINT`);
+      assert.doesNotMatch(r.stderr + r.stdout, /^\s+at /m);
+      assert.match(r.stdout, /\(stopped: 64 configs were not measured\)/, r.stdout);
+      assert.deepEqual(listing(dir), [], "the half-made sweep file was not removed");
+    });
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

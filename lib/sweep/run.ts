@@ -77,29 +77,42 @@ interface SweepFiles {
 /**
  * Claims and fills the write/read files once, so every point reads the same data and no point
  * pays for first-time block allocation. Files that were there before need --force, as in a run.
+ * Returns null when `signal` stopped it (what it made is removed then, and on any error).
  */
-function prepareFiles(base: BenchConfig, log: (line: string) => void): SweepFiles {
+async function prepareFiles(
+  base: BenchConfig,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<SweepFiles | null> {
   const created = new CreatedFiles();
   if (base.readFile !== undefined) return { created, forceRuns: false };
+  const removeAll = () => {
+    for (const path of created.removeAll()) log(`warning: could not remove ${path}`);
+  };
   try {
     const targets = planTargets(base, "write", created);
     const engine = chooseEngine(base).engine;
     for (const target of targets) {
       if (!created.has(target.path)) continue;
       let shown = 0;
-      createReadFile(target.path, target.ioSizeBytes, {
+      const complete = await createReadFile(target.path, target.ioSizeBytes, {
         engine,
         direct: !base.buffered,
         seed: patternSeed(base),
+        signal,
         progress: (done, total) => {
           if (performance.now() - shown < 1000 && done !== total) return;
           shown = performance.now();
           log(creationLine(target.path, done, total));
         },
       });
+      if (!complete || signal?.aborted) {
+        removeAll();
+        return null;
+      }
     }
   } catch (e) {
-    created.removeAll();
+    removeAll();
     throw e;
   }
   return { created, forceRuns: created.paths.size > 0 };
@@ -203,7 +216,11 @@ export async function runSweep(
     outcome.resumed = configs.length;
     return outcome;
   }
-  const files = prepareFiles(configs[0], log);
+  const files = await prepareFiles(configs[0], log, options.signal);
+  if (files === null) {
+    outcome.stopped = true;
+    return outcome;
+  }
   options.onStart?.();
   try {
     await runPoints(configs, outcome, { options, resume, files, todo });
