@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { findFio, fioArgs, type FioOptions, parseFioJson, runFio } from "../lib/compare/fio.ts";
+import {
+  findFio,
+  fioArgs,
+  FioError,
+  type FioOptions,
+  fioTimeoutMs,
+  parseFioJson,
+  runFio,
+  runFioArgs,
+} from "../lib/compare/fio.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`./fixtures/${name}`, import.meta.url));
@@ -148,6 +157,30 @@ Deno.test("runFio on a small temp file", async () => {
     const lat = read.latencyUs;
     assert.ok(lat.min! <= lat.p50! && lat.p50! <= lat.p99! && lat.p99! <= lat.max! * 1.02);
     assert.ok(read.cpuSecondsPerIo !== null && read.cpuSecondsPerIo >= 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("fio is run with a time bound: a hung fio is stopped with one clear error", async () => {
+  const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_fio_hang_" });
+  try {
+    const fake = `${dir}/fio`;
+    Deno.writeTextFileSync(fake, "#!/bin/sh\nexec sleep 60\n");
+    Deno.chmodSync(fake, 0o755);
+    const t0 = performance.now();
+    await assert.rejects(
+      () => runFioArgs(fake, ["--output-format=json"], 300),
+      (e: unknown) => e instanceof FioError && /ran longer than 0\.3 s, its bound/.test(e.message),
+    );
+    assert.ok(performance.now() - t0 < 5000, "stopped promptly");
+    Deno.writeTextFileSync(fake, "#!/bin/sh\necho 'fio: bad option' >&2\nexit 1\n");
+    await assert.rejects(
+      () => runFioArgs(fake, [], 10_000),
+      (e: unknown) => e instanceof FioError && /exited with 1 .*fio: bad option/.test(e.message),
+    );
+    assert.equal(fioTimeoutMs(2, 1), 63_000);
+    assert.equal(fioTimeoutMs(undefined), 600_000);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -16,7 +16,7 @@ import {
 } from "./compare.ts";
 import { configToJson } from "../run/config.ts";
 import { CreatedFiles, planTargets, statOrNull } from "../run/files.ts";
-import { findFio, fioArgs, parseFioJson } from "./fio.ts";
+import { findFio, fioArgs, FioError, fioTimeoutMs, runFioArgs } from "./fio.ts";
 import { chooseEngine, runBenchmark, VERSION } from "../run/run.ts";
 import { writes } from "../tasklets/schedule.ts";
 import { formatSize, UsageError } from "../common/size.ts";
@@ -135,7 +135,7 @@ async function compareWorkload(
     for (const side of order) {
       if (side === "aiobench") a = await runAiobench(round);
       else {
-        const r = await runFioOnce(ctx.fio, args, writes(workload));
+        const r = await runFioOnce(ctx.fio, args, round);
         fioVersion = r.version;
         f = r.sample;
       }
@@ -169,24 +169,15 @@ async function runAiobench(config: BenchConfig): Promise<Sample> {
 async function runFioOnce(
   fio: string,
   args: string[],
-  writesData: boolean,
+  config: BenchConfig,
 ): Promise<{ sample: Sample; version: string | null }> {
-  const output = await new Deno.Command(fio, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  if (!output.success) {
-    const stderr = new TextDecoder().decode(output.stderr).trim().split("\n").pop() ?? "";
-    throw new UsageError(
-      `fio failed (exit ${output.code}${writesData ? ", writing" : ""}): ${
-        stderr || text.slice(-200)
-      }; ` +
-        `command: ${fio} ${args.join(" ")}`,
-    );
+  let r;
+  try {
+    r = await runFioArgs(fio, args, fioTimeoutMs(config.runtimeS, config.rampTimeS));
+  } catch (e) {
+    if (!(e instanceof FioError)) throw e;
+    const writing = writes(config.workloads[0]) ? " (writing)" : "";
+    throw new UsageError(`${e.message.split("\n")[0]}${writing}`);
   }
-  const r = parseFioJson(text);
   return { sample: sampleFromFio(r), version: r.fioVersion };
 }

@@ -315,25 +315,57 @@ export interface RunFioOptions {
   timeoutMs?: number;
 }
 
-/** Runs fio for one job and returns its parsed result; throws with fio's stderr on failure. */
-export async function runFio(opts: FioOptions, run: RunFioOptions = {}): Promise<FioResult> {
-  const fio = run.fioPath ?? findFio();
-  if (fio === null) {
-    throw new Error("fio not found on PATH; install it with scripts/install_fio.sh");
+/** A fio run that failed: fio's own error, or it ran past its time bound and was killed. */
+export class FioError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FioError";
   }
-  const args = fioArgs(opts);
-  const timeoutMs = run.timeoutMs ?? ((opts.runtimeS ?? 540) + 60) * 1000;
+}
+
+/** How long a fio job may run: its runtime and ramp plus a minute, or 600 s without a runtime. */
+export function fioTimeoutMs(runtimeS: number | undefined, rampTimeS = 0): number {
+  return ((runtimeS ?? 540) + rampTimeS + 60) * 1000;
+}
+
+/**
+ * Runs fio with `args` (which must ask for `--output-format=json`) and returns its parsed result;
+ * the one way aiobench runs fio. Killed after `timeoutMs`; throws `FioError` with fio's stderr.
+ */
+export async function runFioArgs(
+  fio: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<FioResult> {
+  const bound = AbortSignal.timeout(timeoutMs);
   const output = await new Deno.Command(fio, {
     args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: bound,
   }).output();
   const stderr = new TextDecoder().decode(output.stderr).trim();
+  const command = `${fio} ${args.join(" ")}`;
+  if (bound.aborted) {
+    throw new FioError(
+      `fio ran longer than ${
+        (timeoutMs / 1000).toFixed(timeoutMs < 10_000 ? 1 : 0)
+      } s, its bound, and was stopped (${command})`,
+    );
+  }
   if (!output.success) {
     const why = output.signal ? `was killed by ${output.signal}` : `exited with ${output.code}`;
-    throw new Error(`fio ${why} (${fio} ${args.join(" ")}): ${stderr.slice(-500) || "no stderr"}`);
+    throw new FioError(`fio ${why} (${command}): ${stderr.slice(-500) || "no stderr"}`);
   }
   return parseFioJson(new TextDecoder().decode(output.stdout));
+}
+
+/** Runs fio for one job and returns its parsed result; throws with fio's stderr on failure. */
+export function runFio(opts: FioOptions, run: RunFioOptions = {}): Promise<FioResult> {
+  const fio = run.fioPath ?? findFio();
+  if (fio === null) {
+    throw new Error("fio not found on PATH; install it with scripts/install_fio.sh");
+  }
+  return runFioArgs(fio, fioArgs(opts), run.timeoutMs ?? fioTimeoutMs(opts.runtimeS));
 }
