@@ -28,12 +28,13 @@ deno_rc=${PIPESTATUS[0]}
 summary=$(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \|' | tail -1)
 passed=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
 failed=$(echo "$summary" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
+# Skipped tests and steps are Deno's "ignored" ones (their names carry the reason): "N ignored (M steps)".
 ignored=$(echo "$summary" | grep -oE '[0-9]+ ignored' | grep -oE '[0-9]+' || echo 0)
-skipped=$(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | grep -c '^SKIP:' || true)
+ignored_steps=$(echo "$summary" | grep -oE 'ignored \([0-9]+ steps?\)' | grep -oE '[0-9]+' || echo 0)
 [ -z "$summary" ] && [ "$deno_rc" -ne 0 ] && failed=$((failed + 1))
 passed=$(( ${passed:-0} + ${zig_passed:-0} + (check_failed == 0 ? 1 : 0) ))
 failed=$(( ${failed:-0} + zig_failed + check_failed ))
-skipped=$(( ${ignored:-0} + ${skipped:-0} ))
+skipped=$(( ${ignored:-0} + ${ignored_steps:-0} ))
 line="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && line="$line, $skipped skipped"
 echo "$line"

@@ -78,11 +78,16 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** A wrapper command, e.g. setpriv or prlimit, to run aiobench under. */
   prefix?: string[];
+  /** The deno binary (default: this one). */
+  deno?: string;
+  /** The program (default: this checkout's main.ts). */
+  main?: string;
 }
 
 /** Runs `deno run -A main.ts ...args` (this Deno) and collects its exit code and output. */
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const argv = [...(options.prefix ?? []), Deno.execPath(), "run", "-A", MAIN, ...args];
+  const deno = options.deno ?? Deno.execPath();
+  const argv = [...(options.prefix ?? []), deno, "run", "-A", options.main ?? MAIN, ...args];
   const t0 = performance.now();
   const out = await new Deno.Command(argv[0], {
     args: argv.slice(1),
@@ -145,7 +150,107 @@ export function lines(text: string): string[] {
   return text.split("\n").filter((l) => l.length > 0);
 }
 
-/** Prints the standard skip line. */
-export function skip(reason: string): void {
-  console.log(`SKIP: ${reason}`);
+/** Why a test can't run here; undefined when it can. */
+export type SkipReason = string | undefined;
+
+/** The first reason given, if any. */
+export function firstReason(...reasons: SkipReason[]): SkipReason {
+  return reasons.find((r) => r !== undefined);
+}
+
+/** Whether a command is on PATH. */
+export function hasCommand(name: string): boolean {
+  return new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" })
+    .outputSync().success;
+}
+
+/** The reason a test that needs root and these commands can't run, if any. */
+export function needsRoot(...commands: string[]): SkipReason {
+  if (!isRoot()) return "needs root";
+  const missing = commands.filter((c) => !hasCommand(c));
+  return missing.length > 0 ? `needs ${missing.join(", ")}` : undefined;
+}
+
+/**
+ * A test that counts as skipped (Deno's `ignore`), its reason in its name, when `reason` is
+ * given; otherwise an ordinary test.
+ */
+export function testUnless(
+  reason: SkipReason,
+  name: string,
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): void {
+  const ignore = reason !== undefined;
+  Deno.test({ name: ignore ? `${name} (skipped: ${reason})` : name, ignore, fn });
+}
+
+/** A step that counts as skipped, its reason in its name, when `reason` is given. */
+export function stepUnless(
+  t: Deno.TestContext,
+  reason: SkipReason,
+  name: string,
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): Promise<boolean> {
+  const ignore = reason !== undefined;
+  return t.step({ name: ignore ? `${name} (skipped: ${reason})` : name, ignore, fn });
+}
+
+/** The uid and gid of `nobody`. */
+export const NOBODY = 65534;
+
+/** aiobench as another user can run it: deno, main.ts, its environment, and what to remove. */
+export interface NobodyCopy {
+  /** Options for `runCli` (deno, main, env with DENO_DIR, HOME and AIOBENCH_LIB). */
+  cli: CliOptions;
+  /** Removes the copy and the DENO_DIR. */
+  cleanup: () => void;
+}
+
+function nobodyCan(test: string[]): boolean {
+  const args = ["--reuid", String(NOBODY), "--regid", String(NOBODY), "--clear-groups", "test"];
+  const out = new Deno.Command("setpriv", { args: [...args, ...test], stderr: "null" });
+  return out.outputSync().success;
+}
+
+/**
+ * What `nobody` needs to run aiobench: this checkout when nobody can read it, otherwise (a clone
+ * in a root-only directory) a copy of deno, the program and the native library in a directory
+ * under /var/tmp that nobody can read. Needs root and setpriv; returns the reason otherwise.
+ */
+export function runnableByNobody(): NobodyCopy | string {
+  if (!isRoot()) return "needs root to become nobody";
+  if (!new Deno.Command("sh", { args: ["-c", "command -v setpriv"] }).outputSync().success) {
+    return "needs setpriv to become nobody";
+  }
+  const home = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_nobody_home_" });
+  Deno.chownSync(home, NOBODY, NOBODY);
+  const env = { DENO_DIR: home, HOME: home };
+  const library = join(ROOT, "zig", "zig-out", "lib", "libaiobench.so");
+  if (nobodyCan(["-r", MAIN, "-a", "-x", Deno.execPath(), "-a", "-r", library])) {
+    return { cli: { env }, cleanup: () => removeDir(home) };
+  }
+  const copy = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_nobody_copy_" });
+  const cleanup = () => {
+    removeDir(copy);
+    removeDir(home);
+  };
+  try {
+    Deno.chmodSync(copy, 0o755);
+    for (const name of ["main.ts", "mod.ts", "deno.json", "lib", "ffi"]) {
+      const out = new Deno.Command("cp", { args: ["-r", join(ROOT, name), copy] }).outputSync();
+      if (!out.success) throw new Error(`cp ${name}: ${decoder.decode(out.stderr)}`);
+    }
+    const deno = join(copy, "deno");
+    Deno.copyFileSync(Deno.execPath(), deno);
+    Deno.chmodSync(deno, 0o755);
+    const lib = join(copy, "libaiobench.so");
+    Deno.copyFileSync(library, lib);
+    Deno.chmodSync(lib, 0o644);
+    new Deno.Command("chmod", { args: ["-R", "a+rX", copy] }).outputSync();
+    const cli = { deno, main: join(copy, "main.ts"), env: { ...env, AIOBENCH_LIB: lib } };
+    return { cli, cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
 }

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { testUnless } from "./_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const DENO = join(ROOT, "scripts/deno");
@@ -130,13 +131,10 @@ Deno.test("deno task compile without denort says what it needs", async () => {
   }
 });
 
-const noDenort = denortMissing();
-if (noDenort) console.error(`bundle_test: skipping the compiled-binary test: ${noDenort}`);
-
-Deno.test({
-  name: "deno task compile: dist/aiobench runs alone from an empty directory",
-  ignore: noDenort !== null,
-  async fn(t) {
+testUnless(
+  denortMissing() ?? undefined,
+  "deno task compile: dist/aiobench runs alone from an empty directory",
+  async (t) => {
     await t.step("deno task compile", async () => {
       const got = await run(DENO, ["task", "--quiet", "compile"]);
       assert.equal(got.code, 0, got.err);
@@ -150,7 +148,7 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
-});
+);
 
 Deno.test("deno publish --dry-run passes", async () => {
   const got = await run(DENO, ["publish", "--dry-run", "--allow-dirty"]);

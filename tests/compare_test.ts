@@ -14,7 +14,26 @@ import {
 import { FIO_MISSING } from "../lib/compare/command.ts";
 import { findFio, fioArgs, parseFioJson } from "../lib/compare/fio.ts";
 import type { Workload } from "../lib/common/types.ts";
-import { makeRandomFile, removeDir, ROOT, runCli, tempDir } from "./_helpers.ts";
+import {
+  makeRandomFile,
+  removeDir,
+  ROOT,
+  runCli,
+  type SkipReason,
+  stepUnless,
+  tempDir,
+} from "./_helpers.ts";
+
+const tools_deno = (() => {
+  try {
+    return [...Deno.readDirSync(join(ROOT, ".tools"))].find((e) => e.name.startsWith("deno-"));
+  } catch {
+    return undefined;
+  }
+})();
+const fio_missing: SkipReason = findFio() === null
+  ? "fio is not installed (scripts/install_fio.sh)"
+  : undefined;
 
 const sample = (gibS: number, iops: number, p50: number, p99: number, cpu: number): Sample => ({
   gibS,
@@ -127,10 +146,9 @@ Deno.test("compare: the fio job matches aiobench's semantics", async (t) => {
 });
 
 Deno.test("compare: live run against fio", async (t) => {
-  await t.step("without fio: one line on how to install it", async () => {
-    const deno = [...Deno.readDirSync(join(ROOT, ".tools"))]
-      .find((e) => e.name.startsWith("deno-"));
-    if (!deno) return console.log("SKIP: no deno under .tools to run without PATH");
+  const no_deno = tools_deno === undefined ? "no deno under .tools to run without PATH" : undefined;
+  await stepUnless(t, no_deno, "without fio: one line on how to install it", async () => {
+    const deno = tools_deno!;
     const out = await new Deno.Command(join(ROOT, ".tools", deno.name, "deno"), {
       args: ["run", "-A", join(ROOT, "main.ts"), "compare", "--read_file", "/dev/null"],
       env: { PATH: "/nonexistent" },
@@ -140,15 +158,12 @@ Deno.test("compare: live run against fio", async (t) => {
     assert.equal(out.code, 1);
     assert.equal(new TextDecoder().decode(out.stderr).trim(), FIO_MISSING);
   });
-  if (findFio() === null) {
-    console.log("SKIP: fio is not installed (scripts/install_fio.sh)");
-    return;
-  }
-  const dir = tempDir();
-  try {
-    const path = join(dir, "cmp.bin");
-    makeRandomFile(path, 16 << 20);
-    await t.step("2 rounds of 4K randread: both sides measured, table and JSON agree", async () => {
+  const name = "2 rounds of 4K randread: both sides measured, table and JSON agree";
+  await stepUnless(t, fio_missing, name, async () => {
+    const dir = tempDir();
+    try {
+      const path = join(dir, "cmp.bin");
+      makeRandomFile(path, 16 << 20);
       const r = await runCli([
         "compare",
         "--read_file",
@@ -190,8 +205,8 @@ Deno.test("compare: live run against fio", async (t) => {
       assert.match(r.stderr, /round 2\/2 randread: aiobench .* fio /);
       assert.match(r.stderr, /^compare randread: bs 4K, qd 8, io_size 16M, threads 1, /m);
       assert.match(r.stderr, /IOPS\s+\d+\s+\d+\s+[\d.]+x/);
-    });
-  } finally {
-    removeDir(dir);
-  }
+    } finally {
+      removeDir(dir);
+    }
+  });
 });

@@ -6,13 +6,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { defaultRunSize } from "../lib/run/files.ts";
 import {
-  isRoot,
   makeRandomFile,
+  needsRoot,
   removeDir,
   runCli,
   sh,
   sha256File,
-  skip,
+  stepUnless,
   tempDir,
   unmount,
 } from "./_helpers.ts";
@@ -106,25 +106,26 @@ Deno.test("defaultRunSize: about 1 GiB, a quarter of free space when short, at l
     },
   );
 
-  await t.step("on a 256 MiB filesystem the real sizing picks 64 MiB", async () => {
-    if (!isRoot()) {
-      skip("mounting a small tmpfs needs root");
-      return;
-    }
-    const dir = tempDir("aiobench_default_small_");
-    let mounted = false;
-    try {
-      await sh("mount", ["-t", "tmpfs", "-o", "size=256M", "tmpfs", dir]);
-      mounted = true;
-      assert.equal(defaultRunSize(dir), 64 * MIB);
-      const r = await runCli(["--json", "-"], { cwd: dir });
-      assert.equal(r.code, 0, r.stderr);
-      const doc = JSON.parse(r.stdout);
-      assert.deepEqual(doc.results.map((x: { bytes: number }) => x.bytes), [64 * MIB, 64 * MIB]);
-      assert.deepEqual(entries(dir), []);
-    } finally {
-      if (mounted) await unmount(dir);
-      removeDir(dir);
-    }
-  });
+  await stepUnless(
+    t,
+    needsRoot(),
+    "on a 256 MiB filesystem the real sizing picks 64 MiB",
+    async () => {
+      const dir = tempDir("aiobench_default_small_");
+      let mounted = false;
+      try {
+        await sh("mount", ["-t", "tmpfs", "-o", "size=256M", "tmpfs", dir]);
+        mounted = true;
+        assert.equal(defaultRunSize(dir), 64 * MIB);
+        const r = await runCli(["--json", "-"], { cwd: dir });
+        assert.equal(r.code, 0, r.stderr);
+        const doc = JSON.parse(r.stdout);
+        assert.deepEqual(doc.results.map((x: { bytes: number }) => x.bytes), [64 * MIB, 64 * MIB]);
+        assert.deepEqual(entries(dir), []);
+      } finally {
+        if (mounted) await unmount(dir);
+        removeDir(dir);
+      }
+    },
+  );
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { doctor, type DoctorCheck, doctorToJson, formatDoctor } from "../lib/doctor/doctor.ts";
 import { captureEnv, type EnvInfo } from "../lib/run/env.ts";
+import { needsRoot, testUnless } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
 
@@ -128,15 +129,7 @@ Deno.test("doctor with probes and synthetic environments", async (t) => {
   });
 });
 
-Deno.test("env and doctor on a loop-device mount", async () => {
-  if (Deno.uid() !== 0) {
-    console.log("skipped: loop devices need root (losetup, mkfs, mount)");
-    return;
-  }
-  if (!(await run("bash", ["-c", "command -v losetup && command -v mkfs.ext4"])).ok) {
-    console.log("skipped: losetup or mkfs.ext4 is not installed");
-    return;
-  }
+testUnless(needsRoot("losetup", "mkfs.ext4"), "env and doctor on a loop-device mount", async () => {
   const script = new URL("../scripts/loopdev.sh", import.meta.url).pathname;
   const name = `test${Deno.pid}`;
   const up = await run(script, ["up", "--size", "256M", "--fs", "ext4", "--name", name]);

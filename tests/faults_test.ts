@@ -10,8 +10,10 @@ import { AioHandle } from "../ffi/handle.ts";
 import {
   type CliResult,
   listing,
+  needsRoot,
   runCli,
   sha256Sync as sha256,
+  stepUnless,
   writeRandomFile as writeRandom,
 } from "./_helpers.ts";
 
@@ -182,10 +184,13 @@ async function unmount(mnt: string): Promise<void> {
 /** Mounts a 16 MiB ext4 (loop over /dev/shm) or ramfs at a new dir; a string says why not. */
 function scratchMount(kind: "ext4" | "ramfs"): { mnt: string; drop: () => Promise<void> } | string {
   if (!is_root) return "needs root to mount";
-  const mnt = Deno.makeTempDirSync({ prefix: `aiobench_faults_${kind}_` });
+  const mnt = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: `aiobench_faults_${kind}_` });
   if (kind === "ramfs") {
     const m = sh("mount", ["-t", "ramfs", "none", mnt]);
-    if (!m.ok) return `mount -t ramfs failed: ${m.err.trim()}`;
+    if (!m.ok) {
+      Deno.removeSync(mnt);
+      return `mount -t ramfs failed: ${m.err.trim()}`;
+    }
     return { mnt, drop: async () => (await unmount(mnt), Deno.removeSync(mnt)) };
   }
   const backing = `/dev/shm/aiobench_faults_${Deno.pid}.img`;
@@ -226,12 +231,10 @@ Deno.test("a failing worker releases the others: a 30 s run ends within 5 s", as
       Deno.removeSync(data);
       removeIfThere(json);
     });
-    await t.step("worker 1 hits ENOSPC while worker 0 writes for 30 s", async () => {
+    const enospc = "worker 1 hits ENOSPC while worker 0 writes for 30 s";
+    await stepUnless(t, needsRoot("mkfs.ext4", "losetup"), enospc, async () => {
       const full = scratchMount("ext4");
-      if (typeof full === "string") {
-        console.log(`SKIP: ENOSPC worker: ${full}`);
-        return;
-      }
+      if (typeof full === "string") throw new Error(full);
       try {
         const before = listing(full.mnt);
         const r = await cli([
@@ -261,14 +264,13 @@ Deno.test("a failing worker releases the others: a 30 s run ends within 5 s", as
         removeIfThere(json);
       }
     });
-    await t.step(
+    await stepUnless(
+      t,
+      needsRoot(),
       "worker 1 fails in pre (ramfs open) while worker 0 waits at the barrier",
       async () => {
         const ram = scratchMount("ramfs");
-        if (typeof ram === "string") {
-          console.log(`SKIP: pre-step failure: ${ram}`);
-          return;
-        }
+        if (typeof ram === "string") throw new Error(ram);
         try {
           const hash0 = writeRandom(`${dir}/aiobench_0.dat`, 4 << 20);
           writeRandom(`${ram.mnt}/aiobench_1.dat`, 4 << 20);

@@ -7,14 +7,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AioError, AioFile, AioHandle, AlignedBuffer } from "../mod.ts";
 import {
-  isRoot,
   makeRandomFile,
+  needsRoot,
   randomBytes,
   removeDir,
   runCli,
   sh,
-  skip,
   tempDir,
+  testUnless,
   unmount,
 } from "./_helpers.ts";
 
@@ -251,46 +251,46 @@ Deno.test("AioHandle errors are typed and say what is wrong", async (t) => {
   }
 });
 
-Deno.test("a filesystem that refuses O_DIRECT (ramfs): EINVAL with the --buffered hint", async (t) => {
-  if (!isRoot()) {
-    skip("mounting ramfs needs root");
-    return;
-  }
-  const dir = tempDir("aiobench_ramfs_");
-  let mounted = false;
-  try {
-    await sh("mount", ["-t", "ramfs", "ramfs", dir]);
-    mounted = true;
-    const path = join(dir, "data.bin");
-    makeRandomFile(path, 256 * KIB);
+testUnless(
+  needsRoot(),
+  "a filesystem that refuses O_DIRECT (ramfs): EINVAL with the --buffered hint",
+  async (t) => {
+    const dir = tempDir("aiobench_ramfs_");
+    let mounted = false;
+    try {
+      await sh("mount", ["-t", "ramfs", "ramfs", dir]);
+      mounted = true;
+      const path = join(dir, "data.bin");
+      makeRandomFile(path, 256 * KIB);
 
-    await t.step("AioFile.open(direct) throws EINVAL naming the path and --buffered", () => {
-      const e = thrown(() => AioFile.open(path, { direct: true }));
-      assert.ok(e instanceof AioError, String(e));
-      assert.equal(e.code, "EINVAL");
-      assert.equal(e.path, path);
-      assert.match(e.message, /refuses O_DIRECT/);
-      assert.match(e.message, /--buffered/);
-      // Without O_DIRECT the same file opens.
-      AioFile.open(path, { direct: false }).close();
-    });
+      await t.step("AioFile.open(direct) throws EINVAL naming the path and --buffered", () => {
+        const e = thrown(() => AioFile.open(path, { direct: true }));
+        assert.ok(e instanceof AioError, String(e));
+        assert.equal(e.code, "EINVAL");
+        assert.equal(e.path, path);
+        assert.match(e.message, /refuses O_DIRECT/);
+        assert.match(e.message, /--buffered/);
+        // Without O_DIRECT the same file opens.
+        AioFile.open(path, { direct: false }).close();
+      });
 
-    await t.step("the CLI says so in one line", async () => {
-      const r = await runCli(["--read_file", path, "--block_size", "64K"]);
-      assert.notEqual(r.code, 0);
-      const lines = r.stderr.trim().split("\n");
-      assert.equal(lines.length, 1, r.stderr);
-      assert.ok(lines[0].includes(path), lines[0]);
-      assert.match(lines[0], /--buffered/);
-    });
+      await t.step("the CLI says so in one line", async () => {
+        const r = await runCli(["--read_file", path, "--block_size", "64K"]);
+        assert.notEqual(r.code, 0);
+        const lines = r.stderr.trim().split("\n");
+        assert.equal(lines.length, 1, r.stderr);
+        assert.ok(lines[0].includes(path), lines[0]);
+        assert.match(lines[0], /--buffered/);
+      });
 
-    await t.step("and --buffered then reads it", async () => {
-      const r = await runCli(["--read_file", path, "--block_size", "64K", "--buffered"]);
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^Task Read Latency = /m);
-    });
-  } finally {
-    if (mounted) await unmount(dir);
-    removeDir(dir);
-  }
-});
+      await t.step("and --buffered then reads it", async () => {
+        const r = await runCli(["--read_file", path, "--block_size", "64K", "--buffered"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^Task Read Latency = /m);
+      });
+    } finally {
+      if (mounted) await unmount(dir);
+      removeDir(dir);
+    }
+  },
+);

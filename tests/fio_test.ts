@@ -9,6 +9,7 @@ import {
   runFio,
   runFioArgs,
 } from "../lib/compare/fio.ts";
+import { testUnless } from "./_helpers.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`./fixtures/${name}`, import.meta.url));
@@ -137,11 +138,11 @@ Deno.test("parseFioJson", async (t) => {
   });
 });
 
-Deno.test("runFio on a small temp file", async () => {
-  if (findFio() === null) {
-    console.log("skipped: fio is not installed (scripts/install_fio.sh installs it)");
-    return;
-  }
+const no_fio = findFio() === null
+  ? "fio is not installed (scripts/install_fio.sh installs it)"
+  : undefined;
+
+testUnless(no_fio, "runFio on a small temp file", async () => {
   const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_fio_" });
   try {
     const file = `${dir}/f`;

@@ -14,7 +14,17 @@ import { validateGpu } from "../lib/gpu/validate.ts";
 import type { TaskSpec } from "../lib/tasklets/schedule.ts";
 import { taskSpec } from "../lib/run/tasks.ts";
 import type { BenchConfig, BenchResult } from "../lib/common/types.ts";
-import { lines, makeRandomFile, removeDir, ROOT, runCli, skip, tempDir } from "./_helpers.ts";
+import {
+  lines,
+  makeRandomFile,
+  removeDir,
+  ROOT,
+  runCli,
+  type SkipReason,
+  stepUnless,
+  tempDir,
+  testUnless,
+} from "./_helpers.ts";
 
 const MIB = 1 << 20;
 
@@ -158,37 +168,41 @@ function folderEntries(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => e.name);
 }
 
-/** Builds the stand-in driver once per test run; null (with a skip line) when it can't be. */
-let fakeDriver: Promise<string | null> | undefined;
-function buildFakeDriver(): Promise<string | null> {
-  fakeDriver ??= (async () => {
-    const dir = Deno.makeTempDirSync({ prefix: "aiobench_fakecuda_" });
-    const out = join(dir, "libcuda.so.1");
-    const cc = await new Deno.Command(join(ROOT, "scripts/zig"), {
-      args: [
-        "cc",
-        "-shared",
-        "-fPIC",
-        "-O1",
-        "-o",
-        out,
-        join(ROOT, "tests/fixtures/fake_libcuda.c"),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!cc.success) {
-      skip(`fake libcuda did not build: ${new TextDecoder().decode(cc.stderr).split("\n")[0]}`);
-      return null;
-    }
-    return out;
-  })();
-  return fakeDriver;
+/**
+ * The stand-in driver (tests/fixtures/fake_libcuda.c), built once into zig/zig-out/test (git
+ * ignored); the reason instead when it can't be built here.
+ */
+async function buildFakeDriver(): Promise<{ path: string } | { reason: string }> {
+  const dir = join(ROOT, "zig", "zig-out", "test");
+  Deno.mkdirSync(dir, { recursive: true });
+  const out = join(dir, "libcuda.so.1");
+  const cc = await new Deno.Command(join(ROOT, "scripts/zig"), {
+    args: ["cc", "-shared", "-fPIC", "-O1", "-o", out, join(ROOT, "tests/fixtures/fake_libcuda.c")],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (cc.success) return { path: out };
+  const why = new TextDecoder().decode(cc.stderr).split("\n")[0];
+  return { reason: `the stand-in libcuda did not build: ${why}` };
 }
+
+/** Whether the real driver loads here (asked before the stand-in is loaded in this process). */
+function hasCudaDriver(): boolean {
+  try {
+    Deno.dlopen("libcuda.so.1", {}).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const cuda_driver = hasCudaDriver();
+const fake_build = await buildFakeDriver();
+const no_fake: SkipReason = "reason" in fake_build ? fake_build.reason : undefined;
+const fake = "path" in fake_build ? fake_build.path : "";
 
 Deno.test("--gpu refusals: one line, non-zero exit, nothing created", async (t) => {
   const dir = tempDir("aiobench_gpu_");
-  const fake = await buildFakeDriver();
   const refuse = async (args: string[], env: Record<string, string>, pattern: RegExp) => {
     const r = await runCli(args, { env: { AIOBENCH_LIBCUDA: "", ...env } });
     assert.deepEqual(r.code, 2, r.stderr);
@@ -206,14 +220,19 @@ Deno.test("--gpu refusals: one line, non-zero exit, nothing created", async (t) 
         /^aiobench: --gpu: no CUDA driver \(\/nonexistent\/libcuda\.so\.1 not found\); run on a machine with an NVIDIA driver, or drop --gpu$/,
       );
     });
-    await t.step("no CUDA driver on this machine (default library name)", async () => {
-      if (hasCudaDriver()) return skip("a CUDA driver is installed here");
-      await refuse(
-        ["--gpu", "--folder", dir, "--io_size", "8M"],
-        {},
-        /^aiobench: --gpu: no CUDA driver \(libcuda\.so\.1 not found\)/,
-      );
-    });
+    const has_driver = cuda_driver ? "a CUDA driver is installed here" : undefined;
+    await stepUnless(
+      t,
+      has_driver,
+      "no CUDA driver on this machine (default library name)",
+      async () => {
+        await refuse(
+          ["--gpu", "--folder", dir, "--io_size", "8M"],
+          {},
+          /^aiobench: --gpu: no CUDA driver \(libcuda\.so\.1 not found\)/,
+        );
+      },
+    );
     await t.step(
       "random workloads and --runtime are refused before the driver is needed",
       async () => {
@@ -248,29 +267,33 @@ Deno.test("--gpu refusals: one line, non-zero exit, nothing created", async (t) 
         );
       },
     );
-    if (!fake) return;
-    await t.step("--gpu_id beyond the visible devices", async () => {
+    await stepUnless(t, no_fake, "--gpu_id beyond the visible devices", async () => {
       await refuse(
         ["--gpu", "--gpu_id", "3", "--folder", dir, "--io_size", "8M"],
         { AIOBENCH_LIBCUDA: fake, FAKE_CUDA_DEVICES: "1" },
         /^aiobench: --gpu_id 3: only 1 GPU\(s\) visible; use 0\.\.0$/,
       );
     });
-    await t.step("--folder_to_device_mapping beyond the visible devices", async () => {
-      await refuse(
-        ["--gpu", "--folder_to_device_mapping", `${dir}:2`, "--io_size", "8M"],
-        { AIOBENCH_LIBCUDA: fake, FAKE_CUDA_DEVICES: "2" },
-        new RegExp(`^aiobench: --folder_to_device_mapping ${dir}:2: only 2 GPU\\(s\\) visible`),
-      );
-    });
-    await t.step("--use_gds without libcufile", async () => {
+    await stepUnless(
+      t,
+      no_fake,
+      "--folder_to_device_mapping beyond the visible devices",
+      async () => {
+        await refuse(
+          ["--gpu", "--folder_to_device_mapping", `${dir}:2`, "--io_size", "8M"],
+          { AIOBENCH_LIBCUDA: fake, FAKE_CUDA_DEVICES: "2" },
+          new RegExp(`^aiobench: --folder_to_device_mapping ${dir}:2: only 2 GPU\\(s\\) visible`),
+        );
+      },
+    );
+    await stepUnless(t, no_fake, "--use_gds without libcufile", async () => {
       await refuse(
         ["--gpu", "--use_gds", "--folder", dir, "--io_size", "8M"],
         { AIOBENCH_LIBCUDA: fake, AIOBENCH_LIBCUFILE: "/nonexistent/libcufile.so.0" },
         /^aiobench: --use_gds: no cuFile library \(\/nonexistent\/libcufile\.so\.0 not found\); install GPUDirect Storage/,
       );
     });
-    await t.step("a bad AIOBENCH_GPU_MODE", async () => {
+    await stepUnless(t, no_fake, "a bad AIOBENCH_GPU_MODE", async () => {
       await refuse(
         ["--gpu", "--folder", dir, "--io_size", "8M"],
         { AIOBENCH_LIBCUDA: fake, AIOBENCH_GPU_MODE: "fast" },
@@ -288,41 +311,47 @@ async function gpuRun(args: string[], env: Record<string, string>): Promise<Benc
   return JSON.parse(r.stdout.slice(r.stdout.indexOf("{\n"))) as BenchResult;
 }
 
-Deno.test("--gpu through the stand-in driver: write and read with --validate", async (t) => {
-  const fake = await buildFakeDriver();
-  if (!fake) return;
-  const dir = tempDir("aiobench_gpu_");
-  try {
-    for (const mode of ["overlap", "bounce"] as const) {
-      for (const extra of [["--threads", "2"], ["--io_parallel", "2"]]) {
-        await t.step(`${mode} ${extra.join(" ")}`, async () => {
-          const env = { AIOBENCH_LIBCUDA: fake, AIOBENCH_GPU_MODE: mode, AIOBENCH_GPU_CHUNK: "4M" };
-          const folder = Deno.makeTempDirSync({ dir });
-          const base = ["--gpu", "--folder", folder, "--io_size", "10M", "--block_size", "1M"];
-          base.push("--validate");
-          const written = await gpuRun([...base, ...extra, "--keep"], env);
-          const read = await gpuRun([...base, ...extra, "--read"], env);
-          for (const [doc, op] of [[written, "write"], [read, "read"]] as const) {
-            const r = doc.results[0];
-            assert.deepEqual(r.op, op);
-            assert.deepEqual(r.errors, 0);
-            const gpu = r.gpu;
-            assert(gpu, "results[].gpu is present");
-            assert.deepEqual(gpu.mode, mode);
-            assert.deepEqual(gpu.chunk_bytes, mode === "overlap" ? 4 * MIB : 10 * MIB);
-            assert.deepEqual(gpu.devices, [0]);
-            assert(gpu.io_gib_s > 0 && gpu.e2e_gib_s > 0);
-            assert(gpu.io_latency_s <= gpu.e2e_latency_s, "IO time is part of the task time");
-            assert.deepEqual(gpu.e2e_gib_s, r.task_gib_s);
-            assert.deepEqual((doc.env.gpu as { mode: string }).mode, mode);
-          }
-        });
+testUnless(
+  no_fake,
+  "--gpu through the stand-in driver: write and read with --validate",
+  async (t) => {
+    const dir = tempDir("aiobench_gpu_");
+    try {
+      for (const mode of ["overlap", "bounce"] as const) {
+        for (const extra of [["--threads", "2"], ["--io_parallel", "2"]]) {
+          await t.step(`${mode} ${extra.join(" ")}`, async () => {
+            const env = {
+              AIOBENCH_LIBCUDA: fake,
+              AIOBENCH_GPU_MODE: mode,
+              AIOBENCH_GPU_CHUNK: "4M",
+            };
+            const folder = Deno.makeTempDirSync({ dir });
+            const base = ["--gpu", "--folder", folder, "--io_size", "10M", "--block_size", "1M"];
+            base.push("--validate");
+            const written = await gpuRun([...base, ...extra, "--keep"], env);
+            const read = await gpuRun([...base, ...extra, "--read"], env);
+            for (const [doc, op] of [[written, "write"], [read, "read"]] as const) {
+              const r = doc.results[0];
+              assert.deepEqual(r.op, op);
+              assert.deepEqual(r.errors, 0);
+              const gpu = r.gpu;
+              assert(gpu, "results[].gpu is present");
+              assert.deepEqual(gpu.mode, mode);
+              assert.deepEqual(gpu.chunk_bytes, mode === "overlap" ? 4 * MIB : 10 * MIB);
+              assert.deepEqual(gpu.devices, [0]);
+              assert(gpu.io_gib_s > 0 && gpu.e2e_gib_s > 0);
+              assert(gpu.io_latency_s <= gpu.e2e_latency_s, "IO time is part of the task time");
+              assert.deepEqual(gpu.e2e_gib_s, r.task_gib_s);
+              assert.deepEqual((doc.env.gpu as { mode: string }).mode, mode);
+            }
+          });
+        }
       }
+    } finally {
+      removeDir(dir);
     }
-  } finally {
-    removeDir(dir);
-  }
-});
+  },
+);
 
 function gpuSpec(config: BenchConfig, workload: "read" | "write", path: string): TaskSpec {
   const target = { worker: 0, workload, path, ioSizeBytes: 12 * MIB };
@@ -330,66 +359,66 @@ function gpuSpec(config: BenchConfig, workload: "read" | "write", path: string):
   return { ...taskSpec(config, target, { engine: "io_uring", alignBytes: 4096, gpu }), seed: 99 };
 }
 
-Deno.test("--validate reads GPU memory back: a slot reused before its copy finished is caught", async (t) => {
-  const fake = await buildFakeDriver();
-  if (!fake) return;
-  Deno.env.set("AIOBENCH_LIBCUDA", fake);
-  const dir = tempDir("aiobench_gpu_");
-  const config: BenchConfig = { ...defaultConfig(), gpu: true, blockSizeBytes: MIB, queueDepth: 4 };
-  try {
-    for (const workload of ["read", "write"] as const) {
-      await t.step(workload, () => {
-        const path = join(dir, `${workload}.dat`);
-        makeRandomFile(path, 12 * MIB);
-        const schedule = gpuSchedule(gpuSpec(config, workload, path));
-        const ctx = schedule.pre(gpuSpec(config, workload, path)) as GpuTaskContext;
-        try {
-          assert.deepEqual(schedule.main(ctx), 12 * MIB);
-          validateGpu(ctx);
-          ctx.gpu.steps = ctx.gpu.steps.filter((s) => s.kind !== "wait");
-          schedule.main(ctx);
-          assert.throws(() => validateGpu(ctx), /differs from/);
-        } finally {
-          schedule.post(ctx);
-        }
-      });
+testUnless(
+  no_fake,
+  "--validate reads GPU memory back: a slot reused before its copy finished is caught",
+  async (t) => {
+    Deno.env.set("AIOBENCH_LIBCUDA", fake);
+    const dir = tempDir("aiobench_gpu_");
+    const config: BenchConfig = {
+      ...defaultConfig(),
+      gpu: true,
+      blockSizeBytes: MIB,
+      queueDepth: 4,
+    };
+    try {
+      for (const workload of ["read", "write"] as const) {
+        await t.step(workload, () => {
+          const path = join(dir, `${workload}.dat`);
+          makeRandomFile(path, 12 * MIB);
+          const schedule = gpuSchedule(gpuSpec(config, workload, path));
+          const ctx = schedule.pre(gpuSpec(config, workload, path)) as GpuTaskContext;
+          try {
+            assert.deepEqual(schedule.main(ctx), 12 * MIB);
+            validateGpu(ctx);
+            ctx.gpu.steps = ctx.gpu.steps.filter((s) => s.kind !== "wait");
+            schedule.main(ctx);
+            assert.throws(() => validateGpu(ctx), /differs from/);
+          } finally {
+            schedule.post(ctx);
+          }
+        });
+      }
+    } finally {
+      Deno.env.delete("AIOBENCH_LIBCUDA");
+      removeDir(dir);
     }
-  } finally {
-    Deno.env.delete("AIOBENCH_LIBCUDA");
-    removeDir(dir);
-  }
-});
+  },
+);
 
-/** Whether the real driver loads here (the stand-in may be cached in this process: don't ask it). */
-function hasCudaDriver(): boolean {
-  try {
-    Deno.dlopen("libcuda.so.1", {}).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-Deno.test("--gpu on a real GPU: write then read 64 MiB, overlapped and bounce, validated", async (t) => {
-  if (!hasCudaDriver()) return skip("no CUDA driver");
-  const dir = tempDir("aiobench_gpu_");
-  try {
-    for (const mode of ["overlap", "bounce"]) {
-      await t.step(mode, async () => {
-        const env = { AIOBENCH_LIBCUDA: "", AIOBENCH_GPU_MODE: mode, AIOBENCH_GPU_CHUNK: "16M" };
-        const folder = Deno.makeTempDirSync({ dir });
-        const args = ["--gpu", "--folder", folder, "--io_size", "64M", "--block_size", "1M"];
-        args.push("--validate");
-        const w = await gpuRun([...args, "--keep"], env);
-        const r = await gpuRun([...args, "--read"], env);
-        for (const doc of [w, r]) {
-          assert.deepEqual(doc.results[0].errors, 0);
-          assert.deepEqual(doc.results[0].gpu?.mode, mode);
-          assert((doc.results[0].gpu?.e2e_gib_s ?? 0) > 0);
-        }
-      });
+testUnless(
+  cuda_driver ? undefined : "no CUDA driver",
+  "--gpu on a real GPU: write then read 64 MiB, overlapped and bounce, validated",
+  async (t) => {
+    const dir = tempDir("aiobench_gpu_");
+    try {
+      for (const mode of ["overlap", "bounce"]) {
+        await t.step(mode, async () => {
+          const env = { AIOBENCH_LIBCUDA: "", AIOBENCH_GPU_MODE: mode, AIOBENCH_GPU_CHUNK: "16M" };
+          const folder = Deno.makeTempDirSync({ dir });
+          const args = ["--gpu", "--folder", folder, "--io_size", "64M", "--block_size", "1M"];
+          args.push("--validate");
+          const w = await gpuRun([...args, "--keep"], env);
+          const r = await gpuRun([...args, "--read"], env);
+          for (const doc of [w, r]) {
+            assert.deepEqual(doc.results[0].errors, 0);
+            assert.deepEqual(doc.results[0].gpu?.mode, mode);
+            assert((doc.results[0].gpu?.e2e_gib_s ?? 0) > 0);
+          }
+        });
+      }
+    } finally {
+      removeDir(dir);
     }
-  } finally {
-    removeDir(dir);
-  }
-});
+  },
+);

@@ -6,15 +6,21 @@ import assert from "node:assert/strict";
 import {
   type CliOptions,
   type CliResult,
+  firstReason,
   listing,
+  needsRoot,
+  NOBODY,
   runCli,
+  runnableByNobody,
   sha256Sync as sha256,
+  stepUnless,
+  testUnless,
   writeRandomFile as writeRandom,
 } from "./_helpers.ts";
+import { probeEngine } from "../ffi/handle.ts";
 
 const decoder = new TextDecoder();
 const cli = (args: string[], options: CliOptions = {}) => runCli(args, { ...options, cwd: "/" });
-const is_root = Deno.uid() === 0;
 
 function assertCleanError(r: CliResult, mentions: (string | RegExp)[]): void {
   const context = `exit ${r.code}\nstderr: ${r.stderr}\nstdout: ${r.stdout}`;
@@ -34,10 +40,6 @@ function sh(cmd: string, args: string[]): { ok: boolean; out: string; err: strin
   return { ok: o.success, out: decoder.decode(o.stdout).trim(), err: decoder.decode(o.stderr) };
 }
 
-function has(cmd: string): boolean {
-  return sh("sh", ["-c", `command -v ${cmd}`]).ok;
-}
-
 /** Unmounts, retrying while io_uring teardown keeps the fs busy (see DESIGN.md). */
 async function unmount(mnt: string): Promise<void> {
   for (let i = 0; i < 50; i++) {
@@ -53,10 +55,11 @@ interface LoopFs {
   backing: string;
 }
 
-/** A fresh ext4 of `mib` MiB on a loop device over /dev/shm, or the reason it can't be made. */
-function loopFs(name: string, mib: number): LoopFs | string {
-  if (!is_root) return "needs root (losetup, mkfs, mount)";
-  if (!has("losetup") || !has("mkfs.ext4")) return "needs losetup and mkfs.ext4";
+/** Why a test that makes a loop ext4 can't run here, if so. */
+const no_loop_fs = needsRoot("losetup", "mkfs.ext4");
+
+/** A fresh ext4 of `mib` MiB on a loop device over /dev/shm (the test needs `no_loop_fs`). */
+function loopFs(name: string, mib: number): LoopFs {
   const backing = `/dev/shm/aiobench_hostile_${name}_${Deno.pid}.img`;
   Deno.writeFileSync(backing, new Uint8Array(0));
   Deno.truncateSync(backing, mib << 20);
@@ -64,15 +67,15 @@ function loopFs(name: string, mib: number): LoopFs | string {
   const loop = mkfs.ok ? sh("losetup", ["--find", "--show", backing]) : mkfs;
   if (!loop.ok) {
     Deno.removeSync(backing);
-    return `mkfs/losetup failed: ${loop.err.trim()}`;
+    throw new Error(`mkfs/losetup failed: ${loop.err.trim()}`);
   }
-  const mnt = Deno.makeTempDirSync({ prefix: `aiobench_hostile_${name}_` });
+  const mnt = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: `aiobench_hostile_${name}_` });
   const mount = sh("mount", [loop.out, mnt]);
   if (!mount.ok) {
     sh("losetup", ["-d", loop.out]);
     Deno.removeSync(backing);
     Deno.removeSync(mnt);
-    return `mount failed: ${mount.err.trim()}`;
+    throw new Error(`mount failed: ${mount.err.trim()}`);
   }
   return { dev: loop.out, mnt, backing };
 }
@@ -84,17 +87,13 @@ async function dropLoopFs(fs: LoopFs): Promise<void> {
   Deno.removeSync(fs.mnt);
 }
 
-Deno.test("ramfs refuses O_DIRECT: a clear error; --buffered runs and is marked", async (t) => {
-  if (!is_root) {
-    console.log("SKIP: ramfs: mounting needs root");
-    return;
-  }
-  const mnt = Deno.makeTempDirSync({ prefix: "aiobench_hostile_ramfs_" });
+const ramfs_name = "ramfs refuses O_DIRECT: a clear error; --buffered runs and is marked";
+testUnless(needsRoot(), ramfs_name, async (t) => {
+  const mnt = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_hostile_ramfs_" });
   const mounted = sh("mount", ["-t", "ramfs", "none", mnt]);
   if (!mounted.ok) {
     Deno.removeSync(mnt);
-    console.log(`SKIP: ramfs: mount failed: ${mounted.err.trim()}`);
-    return;
+    throw new Error(`mount -t ramfs failed: ${mounted.err.trim()}`);
   }
   try {
     const data = `${mnt}/data.bin`;
@@ -143,12 +142,9 @@ Deno.test("ramfs refuses O_DIRECT: a clear error; --buffered runs and is marked"
   }
 });
 
-Deno.test("ENOSPC mid-write on a 16 MiB ext4: one line naming ENOSPC and the file", async (t) => {
+const enospc_name = "ENOSPC mid-write on a 16 MiB ext4: one line naming ENOSPC and the file";
+testUnless(no_loop_fs, enospc_name, async (t) => {
   const fs = loopFs("nospc", 16);
-  if (typeof fs === "string") {
-    console.log(`SKIP: ENOSPC: ${fs}`);
-    return;
-  }
   try {
     const before = listing(fs.mnt);
     await t.step("--write_file --io_size 64M", async () => {
@@ -177,21 +173,15 @@ Deno.test("ENOSPC mid-write on a 16 MiB ext4: one line naming ENOSPC and the fil
   }
 });
 
-Deno.test("read-only filesystem: writes refused in one line, reads still work", async (t) => {
+const ro_name = "read-only filesystem: writes refused in one line, reads still work";
+testUnless(no_loop_fs, ro_name, async (t) => {
   const fs = loopFs("ro", 16);
-  if (typeof fs === "string") {
-    console.log(`SKIP: read-only fs: ${fs}`);
-    return;
-  }
   try {
     const data = `${fs.mnt}/aiobench_0.dat`;
     const hash = writeRandom(data, 2 << 20);
     Deno.mkdirSync(`${fs.mnt}/empty`);
     const ro = sh("mount", ["-o", "remount,ro", fs.mnt]);
-    if (!ro.ok) {
-      console.log(`SKIP: read-only fs: remount failed: ${ro.err.trim()}`);
-      return;
-    }
+    if (!ro.ok) throw new Error(`remount,ro failed: ${ro.err.trim()}`);
     const before = listing(fs.mnt);
     await t.step("--write_file", async () => {
       const r = await cli(["--write_file", `${fs.mnt}/w`, "--io_size", "1M"]);
@@ -213,11 +203,8 @@ Deno.test("read-only filesystem: writes refused in one line, reads still work", 
   }
 });
 
-Deno.test("RLIMIT_MEMLOCK too low for --mlock / --fixedbufs: says ulimit -l", async (t) => {
-  if (!is_root || !has("prlimit") || !has("setpriv")) {
-    console.log("SKIP: memlock: needs root, prlimit and setpriv (to drop CAP_IPC_LOCK)");
-    return;
-  }
+const memlock_name = "RLIMIT_MEMLOCK too low for --mlock / --fixedbufs: says ulimit -l";
+testUnless(needsRoot("prlimit", "setpriv"), memlock_name, async (t) => {
   const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_hostile_ml_" });
   Deno.chmodSync(dir, 0o755);
   const data = `${dir}/data.bin`;
@@ -231,26 +218,27 @@ Deno.test("RLIMIT_MEMLOCK too low for --mlock / --fixedbufs: says ulimit -l", as
       const r = await cli(["--read_file", data, "--mlock"], { prefix: no_ipc_lock });
       assertCleanError(r, ["ulimit -l", "--mlock", /ENOMEM|RLIMIT_MEMLOCK/]);
     });
-    await t.step("--fixedbufs (root without CAP_IPC_LOCK)", async () => {
+    const no_uring = probeEngine("io_uring") === null ? undefined : "io_uring is unavailable here";
+    await stepUnless(t, no_uring, "--fixedbufs (root without CAP_IPC_LOCK)", async () => {
       const r = await cli(["--read_file", data, "--fixedbufs"], { prefix: no_ipc_lock });
-      if (/io_uring unavailable|can't be used here/.test(r.stderr)) {
-        console.log("SKIP: --fixedbufs memlock: io_uring is unavailable here");
-        return;
-      }
       assertCleanError(r, ["ulimit -l", "--fixedbufs", data]);
     });
-    await t.step("--mlock as nobody", async () => {
-      const deno_dir = Deno.makeTempDirSync({ prefix: "aiobench_hostile_denodir_" });
-      Deno.chownSync(deno_dir, 65534, 65534);
+    const nobody = runnableByNobody();
+    const no_nobody = typeof nobody === "string" ? nobody : undefined;
+    await stepUnless(t, no_nobody, "--mlock as nobody", async () => {
+      if (typeof nobody === "string") return;
       try {
-        const nobody = [...limit, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
-        const r = await cli(["--read_file", data, "--mlock"], {
-          prefix: nobody,
-          env: { DENO_DIR: deno_dir, HOME: deno_dir },
-        });
+        const as = [
+          ...limit,
+          "setpriv",
+          `--reuid=${NOBODY}`,
+          `--regid=${NOBODY}`,
+          "--clear-groups",
+        ];
+        const r = await cli(["--read_file", data, "--mlock"], { ...nobody.cli, prefix: as });
         assertCleanError(r, ["ulimit -l", "--mlock"]);
       } finally {
-        Deno.removeSync(deno_dir, { recursive: true });
+        nobody.cleanup();
       }
     });
     await t.step("control: the same run without the low limit succeeds", async () => {
@@ -273,77 +261,82 @@ function readSysctl(path: string): string | null {
   }
 }
 
-Deno.test("io_uring disabled by sysctl: auto falls back to libaio with one note", async (t) => {
-  const original = readSysctl(sysctl_path);
-  if (!is_root || original === null || !has("setpriv")) {
-    console.log(`SKIP: io_uring sysctl: needs root, setpriv and ${sysctl_path}`);
-    return;
-  }
-  const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_hostile_uring_" });
-  const data = `${dir}/data.bin`;
-  writeRandom(data, 4 << 20);
-  const json = `${dir}/r.json`;
-  const checkFallback = (r: CliResult, value: string) => {
-    assert.equal(r.code, 0, r.stderr);
-    const notes = r.stderr.split("\n").filter((l) => l.startsWith("note:"));
-    assert.equal(notes.length, 1, r.stderr);
-    assert.match(notes[0], new RegExp(`io_uring.*io_uring_disabled=${value}.*libaio`));
-    const doc = JSON.parse(Deno.readTextFileSync(json));
-    assert.equal(doc.env.engine, "libaio");
-    assert.match(doc.env.engine_reason, /io_uring/);
-    assert.equal(doc.results[0].bytes, 4 << 20);
-  };
-  try {
+const sysctl_original = readSysctl(sysctl_path);
+const uring_group = readSysctl("/proc/sys/kernel/io_uring_group");
+const no_sysctl = firstReason(
+  needsRoot("setpriv"),
+  sysctl_original === null ? `no ${sysctl_path} here` : undefined,
+);
+
+testUnless(
+  no_sysctl,
+  "io_uring disabled by sysctl: auto falls back to libaio with one note",
+  async (t) => {
+    const original = sysctl_original!;
+    const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_hostile_uring_" });
+    const data = `${dir}/data.bin`;
+    writeRandom(data, 4 << 20);
+    const json = `${dir}/r.json`;
+    const checkFallback = (r: CliResult, value: string) => {
+      assert.equal(r.code, 0, r.stderr);
+      const notes = r.stderr.split("\n").filter((l) => l.startsWith("note:"));
+      assert.equal(notes.length, 1, r.stderr);
+      assert.match(notes[0], new RegExp(`io_uring.*io_uring_disabled=${value}.*libaio`));
+      const doc = JSON.parse(Deno.readTextFileSync(json));
+      assert.equal(doc.env.engine, "libaio");
+      assert.match(doc.env.engine_reason, /io_uring/);
+      assert.deepEqual(doc.env.io_uring_options, []);
+      assert.equal(doc.results[0].bytes, 4 << 20);
+    };
     // Mode 1 blocks io_uring only for processes without CAP_SYS_ADMIN, so other root
-    // processes on this machine keep io_uring while the run below (CAP_SYS_ADMIN dropped) loses it.
-    const group = readSysctl("/proc/sys/kernel/io_uring_group");
-    if (group === null || group === "-1") {
-      Deno.writeTextFileSync(sysctl_path, "1");
+    // processes on this machine keep io_uring while the runs below (CAP_SYS_ADMIN dropped) lose it.
+    const mode1 = uring_group === null || uring_group === "-1"
+      ? undefined
+      : `kernel.io_uring_group is ${uring_group}`;
+    // Mode 2 disables io_uring for every process on the machine, so a suite running beside
+    // this one (seen here: another session's benchmarks failed with EPERM) would break: opt in.
+    const mode2 = Deno.env.get("AIOBENCH_TEST_GLOBAL_SYSCTL") === "1"
+      ? undefined
+      : "disables io_uring machine-wide; set AIOBENCH_TEST_GLOBAL_SYSCTL=1 on a machine of your own";
+    const unprivileged = ["setpriv", "--inh-caps=-all", "--bounding-set=-sys_admin"];
+    try {
+      if (mode1 === undefined) Deno.writeTextFileSync(sysctl_path, "1");
       try {
-        const unprivileged = ["setpriv", "--inh-caps=-all", "--bounding-set=-sys_admin"];
-        await t.step("=1 (without CAP_SYS_ADMIN): auto → libaio", async () => {
+        await stepUnless(t, mode1, "=1 (without CAP_SYS_ADMIN): auto → libaio", async () => {
           checkFallback(
             await cli(["--read_file", data, "--json", json], { prefix: unprivileged }),
             "1",
           );
         });
-        await t.step("=1: --engine io_uring fails in one line", async () => {
+        await stepUnless(t, mode1, "=1: --engine io_uring fails in one line", async () => {
           const r = await cli(["--read_file", data, "--engine", "io_uring"], {
             prefix: unprivileged,
           });
           assertCleanError(r, ["--engine io_uring", "io_uring_disabled=1", "--engine auto"]);
         });
-        await t.step("=1: --fixedbufs with auto fails in one line", async () => {
-          const r = await cli(["--read_file", data, "--fixedbufs"], { prefix: unprivileged });
-          assertCleanError(r, ["io_uring", "io_uring_disabled=1"]);
-        });
+        for (const flag of ["--fixedbufs", "--nonvectored"]) {
+          await stepUnless(t, mode1, `=1: ${flag} with auto fails in one line`, async () => {
+            const r = await cli(["--read_file", data, flag], { prefix: unprivileged });
+            assertCleanError(r, ["io_uring_disabled=1", `so ${flag} can't be used`]);
+          });
+        }
       } finally {
         Deno.writeTextFileSync(sysctl_path, original);
       }
-    } else {
-      console.log(`SKIP: io_uring_disabled=1 steps: kernel.io_uring_group is ${group}`);
+      await stepUnless(t, mode2, "=2: auto → libaio", async () => {
+        let r: CliResult;
+        Deno.writeTextFileSync(sysctl_path, "2");
+        try {
+          r = await cli(["--read_file", data, "--json", json]);
+        } finally {
+          Deno.writeTextFileSync(sysctl_path, original);
+        }
+        checkFallback(r, "2");
+      });
+      assert.equal(readSysctl(sysctl_path), original);
+    } finally {
+      Deno.writeTextFileSync(sysctl_path, original);
+      Deno.removeSync(dir, { recursive: true });
     }
-    // Mode 2 disables io_uring for every process on the machine, so a suite running beside
-    // this one (seen here: another session's benchmarks failed with EPERM) would break: opt in.
-    if (Deno.env.get("AIOBENCH_TEST_GLOBAL_SYSCTL") !== "1") {
-      console.log(
-        "SKIP: io_uring_disabled=2 step: disables io_uring machine-wide; set AIOBENCH_TEST_GLOBAL_SYSCTL=1 on a machine of your own",
-      );
-      return;
-    }
-    await t.step("=2: auto → libaio", async () => {
-      let r: CliResult;
-      Deno.writeTextFileSync(sysctl_path, "2");
-      try {
-        r = await cli(["--read_file", data, "--json", json]);
-      } finally {
-        Deno.writeTextFileSync(sysctl_path, original);
-      }
-      checkFallback(r, "2");
-    });
-    assert.equal(readSysctl(sysctl_path), original);
-  } finally {
-    Deno.writeTextFileSync(sysctl_path, original);
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  },
+);

@@ -55,7 +55,7 @@ function base64(bytes: Uint8Array): string {
 
 /** A scratch dir with the driver, a copy of ffi/ (no checkout around it) and an embed list. */
 function scratch(): { dir: string; copiedNative: string; embedJson: string; sha: string } {
-  const dir = Deno.makeTempDirSync({ prefix: "aiobench_native_" });
+  const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_native_" });
   Deno.mkdirSync(join(dir, "ffi"));
   for (const entry of Deno.readDirSync(join(ROOT, "ffi"))) {
     if (entry.isFile && entry.name.endsWith(".ts") && !entry.name.startsWith("_embedded")) {

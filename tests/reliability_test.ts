@@ -6,13 +6,16 @@ import {
   type CliOptions,
   type CliResult,
   listing,
+  needsRoot,
+  NOBODY,
   runCli,
+  runnableByNobody,
   sha256Sync as sha256,
+  testUnless,
 } from "./_helpers.ts";
 
 const decoder = new TextDecoder();
 const cli = (args: string[], options: CliOptions = {}) => runCli(args, options);
-const is_root = Deno.uid() === 0;
 
 /** Exactly one stderr line `aiobench: ...` naming every `mention`, no stack, the given exit. */
 function assertCleanError(r: CliResult, code: number | "nonzero", mentions: (string | RegExp)[]) {
@@ -146,67 +149,63 @@ Deno.test("bad paths: missing, directory, too short, foreign write target", asyn
   }
 });
 
-/** A loop device over a small /dev/shm file, or null (with the reason) when not possible. */
-function attachLoop(backing: string): { dev: string } | string {
-  if (!is_root) return "needs root for losetup";
+/** A loop device over a small /dev/shm file. */
+function attachLoop(backing: string): { dev: string } {
   const out = new Deno.Command("losetup", { args: ["--find", "--show", backing] }).outputSync();
-  if (!out.success) return `losetup failed: ${decoder.decode(out.stderr).trim()}`;
+  if (!out.success) throw new Error(`losetup failed: ${decoder.decode(out.stderr).trim()}`);
   return { dev: decoder.decode(out.stdout).trim() };
 }
 
-Deno.test("a block device as target without --force is refused, device untouched", async (t) => {
+const block_name = "a block device as target without --force is refused, device untouched";
+testUnless(needsRoot("losetup"), block_name, async (t) => {
   const backing = `/dev/shm/aiobench_rel_blk_${Deno.pid}.img`;
   const bytes = new Uint8Array(4 << 20);
   crypto.getRandomValues(bytes.subarray(0, 65536));
   Deno.writeFileSync(backing, bytes);
   const hash = sha256(backing);
-  const loop = attachLoop(backing);
+  let loop: { dev: string } | undefined;
   try {
-    if (typeof loop === "string") {
-      console.log(`SKIP: block device target: ${loop}`);
-      return;
-    }
+    loop = attachLoop(backing);
+    const dev = loop.dev;
     await t.step("--write_file DEVICE", async () => {
-      const r = await cli(["--write_file", loop.dev, "--io_size", "1M"]);
-      assertCleanError(r, 2, [loop.dev, "block device", "--force"]);
+      const r = await cli(["--write_file", dev, "--io_size", "1M"]);
+      assertCleanError(r, 2, [dev, "block device", "--force"]);
     });
     await t.step("--read_file DEVICE", async () => {
-      const r = await cli(["--read_file", loop.dev]);
-      assertCleanError(r, 2, [loop.dev, "block device", "--force"]);
+      const r = await cli(["--read_file", dev]);
+      assertCleanError(r, 2, [dev, "block device", "--force"]);
     });
     new Deno.Command("sync").outputSync();
     assert.equal(sha256(backing), hash, "the device's data changed");
   } finally {
-    if (typeof loop !== "string") {
-      new Deno.Command("losetup", { args: ["-d", loop.dev] }).outputSync();
-    }
+    if (loop !== undefined) new Deno.Command("losetup", { args: ["-d", loop.dev] }).outputSync();
     Deno.removeSync(backing);
   }
 });
 
-/** A command prefix that runs as nobody, or null when this machine can't. */
-function asNobody(): string[] | null {
-  if (!is_root) return null;
-  const has = (cmd: string) =>
-    new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).outputSync().success;
-  if (has("setpriv")) return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
-  if (has("runuser")) return ["runuser", "-u", "nobody", "--"];
-  return null;
-}
+const prefix = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
+const nobody = runnableByNobody();
 
-Deno.test("no permission (run as nobody): one line naming the path", async (t) => {
-  const prefix = asNobody();
-  if (!prefix) {
-    console.log("SKIP: no permission: needs root and setpriv or runuser to become nobody");
-    return;
-  }
+testUnless(
+  typeof nobody === "string" ? nobody : undefined,
+  "no permission (run as nobody): one line naming the path",
+  async (t) => {
+    if (typeof nobody === "string") return;
+    try {
+      await noPermission(t, nobody.cli);
+    } finally {
+      nobody.cleanup();
+    }
+  },
+);
+
+async function noPermission(t: Deno.TestContext, as: CliOptions): Promise<void> {
   const s = scratch();
   // nobody may enter the dir but not read data.bin (0600) nor create files in the dir (0755).
   Deno.chmodSync(s.dir, 0o755);
   Deno.chmodSync(s.data, 0o600);
-  const deno_dir = Deno.makeTempDirSync({ prefix: "aiobench_rel_denodir_" });
-  Deno.chownSync(deno_dir, 65534, 65534);
-  const env = { DENO_DIR: deno_dir, HOME: deno_dir };
+  const cli = (args: string[], options: CliOptions) => runCli(args, { ...as, ...options });
+  const env = as.env ?? {};
   try {
     const before = listing(s.dir);
     await t.step("--read_file of a 0600 file", async () => {
@@ -233,6 +232,5 @@ Deno.test("no permission (run as nobody): one line naming the path", async (t) =
     assert.deepEqual(listing(s.dir), before);
   } finally {
     Deno.removeSync(s.dir, { recursive: true });
-    Deno.removeSync(deno_dir, { recursive: true });
   }
-});
+}

@@ -5,14 +5,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  isRoot,
   makeRandomFile,
+  needsRoot,
   removeDir,
   runCli,
   sh,
   sha256File,
-  skip,
   tempDir,
+  testUnless,
 } from "./_helpers.ts";
 
 const MIB = 1 << 20;
@@ -90,66 +90,69 @@ Deno.test("--write_file leaves an existing file of the user's alone without --fo
   }
 });
 
-Deno.test("a block device is refused without --force, for reads and writes", async (t) => {
-  if (!isRoot()) {
-    skip("losetup needs root");
-    return;
-  }
-  const backing = Deno.makeTempFileSync({
-    dir: "/dev/shm",
-    prefix: "aiobench_safety_",
-    suffix: ".img",
-  });
-  let device = "";
-  try {
-    makeRandomFile(backing, 8 * MIB);
-    device = await sh("losetup", ["--find", "--show", backing]);
-    assert.match(device, /^\/dev\/loop\d+$/);
-    const sha = await sha256File(backing);
-
-    await t.step("--read_file DEVICE: exit 2, one line naming it and --force", async () => {
-      const r = await runCli(["--read_file", device, "--io_size", "1M"]);
-      assert.equal(r.code, 2, r.stderr);
-      const line = oneLine(r.stderr);
-      assert.ok(line.includes(device), line);
-      assert.match(line, /block device/);
-      assert.match(line, /--force/);
+testUnless(
+  needsRoot("losetup"),
+  "a block device is refused without --force, for reads and writes",
+  async (t) => {
+    const backing = Deno.makeTempFileSync({
+      dir: "/dev/shm",
+      prefix: "aiobench_safety_",
+      suffix: ".img",
     });
+    let device = "";
+    try {
+      makeRandomFile(backing, 8 * MIB);
+      device = await sh("losetup", ["--find", "--show", backing]);
+      assert.match(device, /^\/dev\/loop\d+$/);
+      const sha = await sha256File(backing);
 
-    await t.step("--write_file DEVICE: exit 2, one line, the device's data untouched", async () => {
-      const r = await runCli(["--write_file", device, "--io_size", "1M"]);
-      assert.equal(r.code, 2, r.stderr);
-      const line = oneLine(r.stderr);
-      assert.ok(line.includes(device), line);
-      assert.match(line, /--force/);
-      assert.equal(await sha256File(backing), sha);
-    });
+      await t.step("--read_file DEVICE: exit 2, one line naming it and --force", async () => {
+        const r = await runCli(["--read_file", device, "--io_size", "1M"]);
+        assert.equal(r.code, 2, r.stderr);
+        const line = oneLine(r.stderr);
+        assert.ok(line.includes(device), line);
+        assert.match(line, /block device/);
+        assert.match(line, /--force/);
+      });
 
-    await t.step("--read_file DEVICE --force reads the device itself", async () => {
-      const r = await runCli([
-        ...["--read_file", device, "--force", "--io_size", "4M", "--validate", "--json", "-"],
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      const doc = JSON.parse(r.stdout);
-      assert.equal(doc.results[0].bytes, 4 * MIB);
-      assert.equal(doc.results[0].workers[0].path, device);
-      assert.equal(await sha256File(backing), sha);
-    });
+      await t.step(
+        "--write_file DEVICE: exit 2, one line, the device's data untouched",
+        async () => {
+          const r = await runCli(["--write_file", device, "--io_size", "1M"]);
+          assert.equal(r.code, 2, r.stderr);
+          const line = oneLine(r.stderr);
+          assert.ok(line.includes(device), line);
+          assert.match(line, /--force/);
+          assert.equal(await sha256File(backing), sha);
+        },
+      );
 
-    await t.step(
-      "--write_file DEVICE --force writes the device, which is not removed",
-      async () => {
-        const r = await runCli(["--write_file", device, "--force", "--io_size", "2M"]);
+      await t.step("--read_file DEVICE --force reads the device itself", async () => {
+        const r = await runCli([
+          ...["--read_file", device, "--force", "--io_size", "4M", "--validate", "--json", "-"],
+        ]);
         assert.equal(r.code, 0, r.stderr);
-        assert.notEqual(await sha256File(backing), sha);
-        assert.ok(Deno.statSync(device).isBlockDevice, `${device} is gone`);
-      },
-    );
-  } finally {
-    if (device) await sh("losetup", ["-d", device]);
-    Deno.removeSync(backing);
-  }
-});
+        const doc = JSON.parse(r.stdout);
+        assert.equal(doc.results[0].bytes, 4 * MIB);
+        assert.equal(doc.results[0].workers[0].path, device);
+        assert.equal(await sha256File(backing), sha);
+      });
+
+      await t.step(
+        "--write_file DEVICE --force writes the device, which is not removed",
+        async () => {
+          const r = await runCli(["--write_file", device, "--force", "--io_size", "2M"]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.notEqual(await sha256File(backing), sha);
+          assert.ok(Deno.statSync(device).isBlockDevice, `${device} is gone`);
+        },
+      );
+    } finally {
+      if (device) await sh("losetup", ["-d", device]);
+      Deno.removeSync(backing);
+    }
+  },
+);
 
 Deno.test("files aiobench created are removed at the end unless --keep", async (t) => {
   const dir = tempDir("aiobench_cleanup_");

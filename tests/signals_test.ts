@@ -3,7 +3,7 @@
 // (unless --keep), the results so far are printed marked partial, exit 130 / 143, and all of it
 // within 2 s of the signal (measured).
 import assert from "node:assert/strict";
-import { listing, sha256Sync as sha256 } from "./_helpers.ts";
+import { listing, sha256Sync as sha256, stepUnless } from "./_helpers.ts";
 
 const main_ts = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -147,12 +147,9 @@ Deno.test("signals in the middle of a run: drained, cleaned, partial, 130/143 in
       Deno.removeSync(data);
       Deno.removeSync(json);
     });
-    await t.step("SIGINT while aiobench creates a 16 GiB read file", async () => {
-      // Big enough that finishing the file first (the old behaviour) takes well over 2 s.
-      if (freeBytes(dir) < 24 * 2 ** 30) {
-        console.log(`SKIP: signal during creation: less than 24 GiB free in ${dir}`);
-        return;
-      }
+    const short = freeBytes(dir) < 24 * 2 ** 30 ? `less than 24 GiB free in ${dir}` : undefined;
+    // Big enough that finishing the file first (the old behaviour) takes well over 2 s.
+    await stepUnless(t, short, "SIGINT while aiobench creates a 16 GiB read file", async () => {
       const made = `${dir}/aiobench_0.dat`;
       const args = ["--folder", dir, "--read", "--io_size", "16G"];
       const r = await runAndSignal(args, "SIGINT", () => sizeOf(made) > 0, 0);
@@ -162,11 +159,7 @@ Deno.test("signals in the middle of a run: drained, cleaned, partial, 130/143 in
       assert.match(r.stdout, /\(partial/, r.stdout);
       assert.deepEqual(listing(dir), [], "the half-made read file was not removed");
     });
-    await t.step("SIGINT while a sweep creates its 16 GiB file", async () => {
-      if (freeBytes(dir) < 24 * 2 ** 30) {
-        console.log(`SKIP: signal during sweep creation: less than 24 GiB free in ${dir}`);
-        return;
-      }
+    await stepUnless(t, short, "SIGINT while a sweep creates its 16 GiB file", async () => {
       const made = `${dir}/aiobench_0.dat`;
       const args = ["sweep", "--folder", dir, "--io_size", "16G"];
       const r = await runAndSignal(args, "SIGINT", () => sizeOf(made) > 0, 0);

@@ -21,6 +21,7 @@ import {
 import { pointKey, sweepPoint } from "../lib/sweep/record.ts";
 import { ResumeLog, sweepSettings } from "../lib/sweep/resume.ts";
 import { renderSweepReport } from "../lib/sweep/report.ts";
+import { hasCommand, type SkipReason, stepUnless, testUnless } from "./_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const decoder = new TextDecoder();
@@ -128,19 +129,21 @@ Deno.test("sweep: the DeepSpeed aio fragment has DeepSpeed's keys, numbers and b
   assert.equal(sync.aio.single_submit, true);
 });
 
-Deno.test("sweep: a point the engine refuses is recorded and the sweep goes on", async () => {
+/** The refused-point test needs libaio to run out of aio events: why it can't, if so. */
+function aioLimitReason(): SkipReason {
   const max_nr = Number(Deno.readTextFileSync("/proc/sys/fs/aio-max-nr").trim());
   const in_use = Number(Deno.readTextFileSync("/proc/sys/fs/aio-nr").trim());
   // io_setup reserves twice the events asked for; 16 lanes x 2 x 4096 must overflow aio-max-nr.
   const reserved = 16 * 2 * 4096;
-  if (probeEngine("libaio") !== null) {
-    console.log("SKIP: libaio (io_setup) is not available here");
-    return;
-  }
+  if (probeEngine("libaio") !== null) return "libaio (io_setup) is not available here";
   if (max_nr - in_use >= reserved) {
-    console.log(`SKIP: fs.aio-max-nr ${max_nr} lets libaio take 16 lanes x queue depth 4096`);
-    return;
+    return `fs.aio-max-nr ${max_nr} lets libaio take 16 lanes x queue depth 4096`;
   }
+  return undefined;
+}
+
+const refused_name = "sweep: a point the engine refuses is recorded and the sweep goes on";
+testUnless(aioLimitReason(), refused_name, async () => {
   const dir = tempDir();
   try {
     const { configs } = sweepConfigs([
@@ -473,12 +476,10 @@ Deno.test("sweep: the HTML report is offline and renders in headless Chromium", 
       assert.match(html, /write GiB\/s by block_size × queue_depth/);
       assert.match(html, /read GiB\/s by block_size × queue_depth/);
     });
-    await t.step("scripts/render_report.sh turns it into a PNG", async () => {
-      const found = await new Deno.Command("sh", { args: ["-c", "command -v chromium"] }).output();
-      if (!found.success) {
-        console.log("SKIP: chromium is not installed (apt-get install -y chromium)");
-        return;
-      }
+    const no_chromium = hasCommand("chromium")
+      ? undefined
+      : "chromium is not installed (apt-get install -y chromium)";
+    await stepUnless(t, no_chromium, "scripts/render_report.sh turns it into a PNG", async () => {
       const png = join(dir, "sweep.png");
       const render = await new Deno.Command(join(ROOT, "scripts/render_report.sh"), {
         args: [path, png, "1200"],
