@@ -7,13 +7,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { benchmark, type BenchResult, UsageError } from "../mod.ts";
 import {
-  isRoot,
   listing,
   makeRandomFile,
+  needsRoot,
   removeDir,
   sh,
   sha256Sync,
-  skip,
+  stepUnless,
   tempDir,
 } from "./_helpers.ts";
 
@@ -117,8 +117,8 @@ Deno.test("benchmark(): write then read through mod.ts for every target kind", a
       Deno.removeSync(data);
     });
 
-    await t.step("a block device (loop over /dev/shm) with force", async () => {
-      if (!isRoot()) return skip("library block device target: losetup needs root");
+    const name = "a block device (loop over /dev/shm) with force";
+    await stepUnless(t, needsRoot("losetup"), name, async () => {
       const backing = `/dev/shm/aiobench-library-${Deno.pid}.img`;
       Deno.writeFileSync(backing, new Uint8Array(0));
       Deno.truncateSync(backing, 16 * MIB);

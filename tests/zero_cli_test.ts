@@ -5,7 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { isRoot, lines, listing, removeDir, runCli, sh, skip, tempDir } from "./_helpers.ts";
+import {
+  lines,
+  listing,
+  needsRoot,
+  removeDir,
+  runCli,
+  sh,
+  tempDir,
+  testUnless,
+} from "./_helpers.ts";
 
 const main_ts = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -256,8 +265,8 @@ Deno.test("zero: SIGINT during a replay removes the swap files", async () => {
   }
 });
 
-Deno.test("zero: a replay on a loop device (ext4 over /dev/shm)", async () => {
-  if (!isRoot()) return skip("zero loop device replay needs root (losetup, mount)");
+const loop_name = "zero: a replay on a loop device (ext4 over /dev/shm)";
+testUnless(needsRoot("losetup", "mkfs.ext4"), loop_name, async () => {
   const script = new URL("../scripts/loopdev.sh", import.meta.url).pathname;
   const name = `zero_test_${Deno.pid}`;
   let mnt = "";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { closest, type OptionSpec, scanArgv } from "../cli/cli.ts";
+import { closest, scanArgv, type ScanSpec } from "../cli/scan.ts";
 import type { NativeEngine } from "../../ffi/handle.ts";
 import { parseDuration, parseSize, showValue, UsageError } from "../common/size.ts";
 import { parseParamCount } from "./model.ts";
@@ -82,7 +82,17 @@ function choice<T extends string>(text: string, flag: string, choices: readonly 
   throw new UsageError(`${flag} ${showValue(text)} is not one of ${choices.join(", ")}`);
 }
 
-type Row = OptionSpec<ZeroCli>;
+/** One row of zero's table: what the scanner needs, its help, and how a value applies. */
+interface Row extends ScanSpec {
+  kind: "switch" | "value";
+  group: string;
+  help: string;
+  placeholder?: string;
+  defaultText?: string;
+  repeatable?: boolean;
+  commands: readonly string[];
+  apply: (state: ZeroCli, value: string | boolean, flag: string) => void;
+}
 
 function row(
   name: string,
