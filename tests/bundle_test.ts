@@ -156,3 +156,21 @@ Deno.test("deno publish --dry-run passes", async () => {
   assert.match(got.err + got.out, /Success Dry run complete/);
   assert.doesNotMatch(got.err + got.out, /dist\/|\.tools\//);
 });
+
+Deno.test("scripts/install.sh: an aiobench command that runs this checkout from anywhere", async () => {
+  const dir = emptyDir();
+  try {
+    const bin = join(dir, "bin");
+    const installed = await run(join(ROOT, "scripts/install.sh"), [bin]);
+    assert.equal(installed.code, 0, installed.err);
+    assert.match(installed.err, new RegExp(`wrote ${bin}/aiobench`));
+    const version = await run(join(bin, "aiobench"), ["--version"], { cwd: dir });
+    assert.equal(version.code, 0, version.err);
+    assert.match(version.out, /^aiobench \d+\.\d+\.\d+$/m);
+    const help = await run(join(bin, "aiobench"), ["help", "sweep"], { cwd: dir });
+    assert.match(help.out, /^usage: aiobench sweep/);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["bin"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
