@@ -23,6 +23,14 @@ else
 fi
 echo "zig: ${zig_passed:-0} passed, $zig_failed failed"
 
+# The MPI tests launch real Open MPI and MPICH: install them here (one time, into .tools/mpi);
+# when that can't be done the MPI tests skip with the reason.
+if scripts/install_mpi.sh >"$log" 2>&1; then
+  echo "mpi: $(cut -d' ' -f1,2 "$log" | paste -sd, -)"
+else
+  echo "mpi: not installed, the MPI tests will be skipped: $(grep "can't" "$log" | head -1)"
+fi
+
 scripts/deno test -A --quiet "$@" tests/ 2>&1 | tee "$log"
 deno_rc=${PIPESTATUS[0]}
 summary=$(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \|' | tail -1)

@@ -1,0 +1,371 @@
+/**
+ * The ranks of an MPI job as aiobench uses them: a bounded global step, a gather of every rank's
+ * JSON, a "this rank stopped" notice that reaches the others mid-run, and a clean shutdown.
+ *
+ * Protocol (every collective is the same nonblocking MPI_Iallreduce, so ranks that stop at
+ * different points still match each other's calls):
+ * - `step(status)` is the global barrier: each rank contributes its status (running, done,
+ *   stopped, failed) and learns the worst and the best of all ranks.
+ * - A rank that fails or is stopped also sends every other rank a notice (`announce`), which
+ *   each rank polls for on its event loop, so the others stop their IO within milliseconds
+ *   instead of at their next barrier.
+ * - `finish(status)` repeats the step until every rank is done; then `allgather` exchanges the
+ *   results, and `close` drains the notices and calls MPI_Finalize.
+ *
+ * Only the main thread calls MPI (MPI_THREAD_FUNNELED). No wait is unbounded: each request is
+ * polled with MPI_Test (spinning for 0.5 ms, then sleeping up to 1 ms, yielding to the event loop
+ * every 10 ms) until a deadline, and a deadline that passes aborts the job with one line.
+ *
+ * @module
+ */
+import { type MpiAbiName, MpiLibrary, MpiLoadError, type MpiRequest } from "../../ffi/mpi.ts";
+import {
+  chooseLibrary,
+  detectLaunch,
+  launcherName,
+  type LaunchInfo,
+  type LibraryChoice,
+} from "./launch.ts";
+
+/** A rank's state, ordered so that MAX over ranks is the one that matters most. */
+export const RankStatus = { running: 0, done: 1, stopped: 2, failed: 3 } as const;
+/** One of `RankStatus`'s values. */
+export type RankStatusCode = (typeof RankStatus)[keyof typeof RankStatus];
+
+/** Tag of the stop notices (below 32767, the smallest MPI_TAG_UB the standard allows). */
+const NOTICE_TAG = 7715;
+/** How long a cross-rank wait may take by default (a loop on the slowest rank included). */
+export const DEFAULT_TIMEOUT_S = 600;
+
+type Env = Record<string, string | undefined>;
+
+/** The MPI world could not be set up (library, ABI, launcher mismatch). */
+export class MpiSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MpiSetupError";
+  }
+}
+
+/** A stop notice from another rank. */
+export interface RemoteStop {
+  rank: number;
+  status: RankStatusCode;
+}
+
+/** Options of `MpiWorld.open`. */
+export interface WorldOptions {
+  /** The environment to detect the launcher and library from (default: the process's). */
+  env?: Env;
+  /** Bound of every cross-rank wait in seconds (default `AIOBENCH_MPI_TIMEOUT` or 600). */
+  timeoutS?: number;
+}
+
+// Spin this long before sleeping between polls: ranks usually arrive within it, and progress in
+// shared-memory MPI happens only inside our MPI_Test calls.
+const SPIN_MS = 0.5;
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks the calling thread for `ms` (sub-millisecond; used between MPI_Test polls). */
+function sleepMs(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** The ranks of this job, as seen from one of them. */
+export class MpiWorld {
+  /** This process's rank. */
+  readonly rank: number;
+  /** How many ranks there are. */
+  readonly size: number;
+  /** MPI_Get_processor_name. */
+  readonly host: string;
+  /** The MPI library: where it came from, its ABI and version line. */
+  readonly library: { path: string; source: string; abi: MpiAbiName; version: string };
+  /** The launcher the environment names, if any. */
+  readonly launch: LaunchInfo | null;
+  /** Bound of each cross-rank wait, in ms. */
+  readonly timeoutMs: number;
+  readonly #mpi: MpiLibrary;
+  readonly #notice = new Int32Array(2);
+  #noticeRequest: MpiRequest | null = null;
+  #noticesReceived = 0;
+  readonly #sent: MpiRequest[] = [];
+  #announced = false;
+  #remote: RemoteStop | null = null;
+  readonly #listeners = new Set<(stop: RemoteStop) => void>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #steps = 0;
+  #closed = false;
+
+  private constructor(
+    mpi: MpiLibrary,
+    fields: { launch: LaunchInfo | null; source: string; version: string; timeoutMs: number },
+  ) {
+    this.#mpi = mpi;
+    this.launch = fields.launch;
+    this.timeoutMs = fields.timeoutMs;
+    this.rank = mpi.rank();
+    this.size = mpi.size();
+    this.host = mpi.processorName();
+    this.library = { path: mpi.path, source: fields.source, abi: mpi.abi, version: fields.version };
+  }
+
+  /**
+   * Loads the launching MPI's library, initializes MPI (FUNNELED) and checks that the library
+   * belongs to the launcher (same number of ranks). Throws `MpiSetupError` with one line.
+   */
+  static open(options: WorldOptions = {}): MpiWorld {
+    const env = options.env ?? Deno.env.toObject();
+    const launch = detectLaunch(env);
+    const timeoutS = options.timeoutS ?? timeoutFromEnv(env);
+    const choice = chooseLibrary(env, launch?.launcher);
+    const mpi = loadFirst(choice);
+    checkAbiFitsLauncher(mpi, launch);
+    const version = safeVersion(mpi);
+    if (!mpi.initFunneled()) {
+      throw new MpiSetupError(`${mpi.path} (${version}) can't call MPI from one thread (FUNNELED)`);
+    }
+    const world = new MpiWorld(mpi, {
+      launch,
+      source: choice.source,
+      version,
+      timeoutMs: timeoutS * 1000,
+    });
+    if (launch?.size !== undefined && launch.size !== world.size) {
+      mpi.finalize();
+      throw new MpiSetupError(
+        `${
+          launcherName(launch.launcher)
+        } started ${launch.size} ranks but ${mpi.path} (${version}) ` +
+          `sees ${world.size}: it is not the launcher's MPI; set AIOBENCH_MPI_LIB to the libmpi of ` +
+          "the MPI whose mpiexec you use",
+      );
+    }
+    world.#listen();
+    return world;
+  }
+
+  /** "rank 1 (host)", how messages name a rank. */
+  static label(rank: number, host: string): string {
+    return `rank ${rank} (${host})`;
+  }
+
+  /** The first stop notice received from another rank, if any. */
+  get remoteStop(): RemoteStop | null {
+    this.#pollNotice();
+    return this.#remote;
+  }
+
+  /** Calls `listener` once when another rank announces that it stopped; returns an unsubscribe. */
+  onRemoteStop(listener: (stop: RemoteStop) => void): () => void {
+    this.#listeners.add(listener);
+    if (this.#remote) {
+      queueMicrotask(() => this.#listeners.has(listener) && listener(this.#remote!));
+    }
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** One global step: every rank's status in, the worst and best of them out. */
+  async step(status: RankStatusCode): Promise<{ worst: RankStatusCode; best: RankStatusCode }> {
+    this.#assertOpen();
+    const into = new Int32Array(2);
+    const request = this.#mpi.iallreduceMax(Int32Array.of(status, -status), into);
+    this.#steps++;
+    await this.#wait(request, `global step ${this.#steps}`);
+    return { worst: into[0] as RankStatusCode, best: -into[1] as RankStatusCode };
+  }
+
+  /**
+   * Steps with `status` until every rank is done (or stopped, or failed); returns the worst
+   * status of all. Ranks still running see a finished rank at their next step and stop.
+   */
+  async finish(status: RankStatusCode): Promise<RankStatusCode> {
+    if (status === RankStatus.running) throw new RangeError("finish: status must not be running");
+    for (;;) {
+      const { worst, best } = await this.step(status);
+      if (best >= RankStatus.done) return worst;
+    }
+  }
+
+  /** Every rank's `value` (as JSON), in rank order, on every rank. */
+  async allgather<T>(value: T): Promise<T[]> {
+    this.#assertOpen();
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    const counts = new Int32Array(this.size);
+    await this.#wait(this.#mpi.iallgatherInt(bytes.length, counts), "gathering result sizes");
+    let total = 0;
+    for (const c of counts) total += c;
+    const all = new Uint8Array(total);
+    await this.#wait(this.#mpi.iallgatherBytes(bytes, counts, all), "gathering results");
+    const decoder = new TextDecoder();
+    const values: T[] = [];
+    let offset = 0;
+    for (const c of counts) {
+      values.push(JSON.parse(decoder.decode(all.subarray(offset, offset + c))) as T);
+      offset += c;
+    }
+    return values;
+  }
+
+  /** Tells every other rank, once, that this rank stopped (`status` stopped or failed). */
+  announce(status: RankStatusCode): void {
+    if (this.#announced || this.#closed || this.size === 1) return;
+    this.#announced = true;
+    const notice = Int32Array.of(status, this.rank);
+    for (let dest = 0; dest < this.size; dest++) {
+      if (dest !== this.rank) this.#sent.push(this.#mpi.isendInts(notice, dest, NOTICE_TAG));
+    }
+  }
+
+  /** Prints `line` and ends every rank of the job through MPI_Abort. */
+  abortJob(line: string, code = 1): never {
+    try {
+      Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+    } finally {
+      this.#mpi.abort(code);
+      Deno.exit(code);
+    }
+  }
+
+  /** Drains the stop notices sent to this rank, then MPI_Finalize. Every rank must call it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    const announced = new Int32Array(this.size);
+    await this.#wait(
+      this.#mpi.iallgatherInt(this.#announced ? 1 : 0, announced),
+      "closing (who announced a stop)",
+    );
+    let expected = 0;
+    for (const [rank, flag] of announced.entries()) if (rank !== this.rank) expected += flag;
+    this.#pollNotice();
+    while (this.#noticesReceived < expected) {
+      this.#noticeRequest ??= this.#mpi.irecvIntsAny(this.#notice, NOTICE_TAG);
+      await this.#wait(this.#noticeRequest, "receiving stop notices");
+      this.#pollNotice();
+    }
+    if (this.#noticeRequest && !this.#noticeRequest.done) {
+      this.#mpi.cancel(this.#noticeRequest);
+      await this.#wait(this.#noticeRequest, "cancelling the stop-notice receive");
+    }
+    for (const sent of this.#sent) await this.#wait(sent, "sending stop notices");
+    this.#closed = true;
+    this.#mpi.finalize();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new Error("MPI world already closed");
+  }
+
+  #listen(): void {
+    if (this.size === 1) return;
+    this.#noticeRequest = this.#mpi.irecvIntsAny(this.#notice, NOTICE_TAG);
+    const timer = setInterval(() => this.#pollNotice(), 20);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  /** Tests the standing receive; a notice is recorded, listeners told, the receive re-posted. */
+  #pollNotice(): void {
+    const request = this.#noticeRequest;
+    if (this.#closed || !request || !this.#mpi.test(request)) return;
+    this.#noticeRequest = null;
+    this.#noticesReceived++;
+    const stop: RemoteStop = { status: this.#notice[0] as RankStatusCode, rank: this.#notice[1] };
+    // Only the first notice matters; later ones are drained in close().
+    if (this.#remote !== null) return;
+    this.#remote = stop;
+    for (const listener of [...this.#listeners]) listener(stop);
+  }
+
+  /** Polls `request` to completion within the deadline; the event loop gets a turn every 10 ms. */
+  async #wait(request: MpiRequest, what: string): Promise<void> {
+    const mpi = this.#mpi;
+    if (mpi.test(request)) return;
+    const start = performance.now();
+    const deadline = start + this.timeoutMs;
+    let yieldAt = start + 10;
+    while (!mpi.test(request)) {
+      const now = performance.now();
+      if (now > deadline) this.#timedOut(what);
+      const waited = now - start;
+      if (waited < SPIN_MS) continue;
+      sleepMs(Math.min(1, waited / 4));
+      if (now >= yieldAt) {
+        this.#pollNotice();
+        await nextTask();
+        yieldAt = performance.now() + 10;
+      }
+    }
+  }
+
+  #timedOut(what: string): never {
+    const s = Math.round(this.timeoutMs / 1000);
+    this.abortJob(
+      `aiobench: ${MpiWorld.label(this.rank, this.host)}: not every rank reached ${what} ` +
+        `within ${s} s (a rank is stuck or gone; AIOBENCH_MPI_TIMEOUT sets the bound); ` +
+        "aborting the job",
+    );
+  }
+}
+
+function timeoutFromEnv(env: Env): number {
+  const text = env.AIOBENCH_MPI_TIMEOUT;
+  if (text === undefined || text === "") return DEFAULT_TIMEOUT_S;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new MpiSetupError(`AIOBENCH_MPI_TIMEOUT=${text} is not a number of seconds > 0`);
+  }
+  return value;
+}
+
+function loadFirst(choice: LibraryChoice): MpiLibrary {
+  const missing: string[] = [];
+  for (const path of choice.paths) {
+    try {
+      return MpiLibrary.load(path);
+    } catch (e) {
+      const text = e instanceof Error ? e.message : String(e);
+      if (choice.source === "loader" && /cannot open shared object/.test(text)) {
+        missing.push(path);
+        continue;
+      }
+      throw new MpiSetupError(
+        e instanceof MpiLoadError
+          ? `${text} (from ${choice.source})`
+          : `can't load ${path}: ${text}`,
+      );
+    }
+  }
+  throw new MpiSetupError(
+    `no MPI library found (tried ${missing.join(", ")}); set AIOBENCH_MPI_LIB to your libmpi, ` +
+      "or use --mpi off",
+  );
+}
+
+function checkAbiFitsLauncher(mpi: MpiLibrary, launch: LaunchInfo | null): void {
+  if (!launch) return;
+  const openmpiLauncher = launch.launcher === "openmpi";
+  const openmpiLibrary = mpi.abi === "openmpi";
+  if (launch.launcher !== "openmpi" && launch.launcher !== "hydra") return;
+  if (openmpiLauncher === openmpiLibrary) return;
+  throw new MpiSetupError(
+    `${launcherName(launch.launcher)} started this rank but ${mpi.path} is ` +
+      `${openmpiLibrary ? "Open MPI's" : "an MPICH-family"} library; set AIOBENCH_MPI_LIB to the ` +
+      "libmpi of the MPI whose mpiexec you use",
+  );
+}
+
+function safeVersion(mpi: MpiLibrary): string {
+  try {
+    return mpi.libraryVersion();
+  } catch {
+    return "version unknown";
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * MPI test helpers: the MPIs scripts/install_mpi.sh installs (Open MPI and MPICH from PyPI), and
+ * running a command under their mpiexec with a time bound.
+ */
+import { join } from "node:path";
+import { ROOT } from "./_helpers.ts";
+
+/** One installed MPI. */
+export interface MpiInstall {
+  name: "openmpi" | "mpich";
+  version: string;
+  prefix: string;
+  mpiexec: string;
+}
+
+/** The MPIs that are ready, and why any is missing (installs on first use). */
+export const mpi: { installs: MpiInstall[]; missing: string | null } = findInstalls();
+
+function findInstalls(): { installs: MpiInstall[]; missing: string | null } {
+  let out: Deno.CommandOutput;
+  try {
+    out = new Deno.Command(join(ROOT, "scripts/install_mpi.sh"), {
+      stdout: "piped",
+      stderr: "piped",
+    }).outputSync();
+  } catch (e) {
+    return { installs: [], missing: `scripts/install_mpi.sh can't run: ${e}` };
+  }
+  const decoder = new TextDecoder();
+  const installs = decoder.decode(out.stdout).split("\n").filter((l) => l.trim()).map((l) => {
+    const [name, version, prefix] = l.trim().split(/\s+/);
+    return {
+      name: name as MpiInstall["name"],
+      version,
+      prefix,
+      mpiexec: join(prefix, "bin", "mpiexec"),
+    };
+  });
+  const why = decoder.decode(out.stderr).split("\n").filter((l) => l.includes("can't install"));
+  return { installs, missing: why.length > 0 ? why.join("; ") : null };
+}
+
+/** The install named `name`, or null. */
+export function install(name: MpiInstall["name"]): MpiInstall | null {
+  return mpi.installs.find((i) => i.name === name) ?? null;
+}
+
+/** Why an MPI test of `name` can't run here, or null when it can. */
+export function missingReason(name: MpiInstall["name"]): string | null {
+  if (install(name)) return null;
+  return mpi.missing ?? `${name} is not installed (scripts/install_mpi.sh ${name})`;
+}
+
+/** mpiexec's options before the programs: oversubscribe 2 cores; Open MPI refuses root without a flag. */
+export function launcherOptions(m: MpiInstall): string[] {
+  if (m.name !== "openmpi") return [];
+  return [...(Deno.uid() === 0 ? ["--allow-run-as-root"] : []), "--oversubscribe"];
+}
+
+/** One program of a (possibly MPMD) launch: `n` ranks running `argv`. */
+export interface RankProgram {
+  n: number;
+  argv: string[];
+}
+
+/** What a launch printed and returned. */
+export interface LaunchResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `mpiexec [opts] -n a prog… : -n b prog…` with `env` added, killed after `timeoutMs`. */
+export async function launch(
+  m: MpiInstall,
+  programs: RankProgram[],
+  options: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
+): Promise<LaunchResult> {
+  const args = [...launcherOptions(m)];
+  for (const [i, p] of programs.entries()) {
+    if (i > 0) args.push(":");
+    args.push("-n", String(p.n), ...p.argv);
+  }
+  const t0 = performance.now();
+  const out = await new Deno.Command(m.mpiexec, {
+    args,
+    cwd: options.cwd ?? ROOT,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    ms: performance.now() - t0,
+  };
+}
+
+/** `deno run -A <script> …args` as a rank program's argv. */
+export function denoRun(script: string, args: string[] = []): string[] {
+  return [Deno.execPath(), "run", "-A", join(ROOT, script), ...args];
+}
