@@ -28,6 +28,7 @@ const group_titles: Record<string, string> = {
   output: "Output",
   safety: "Safety",
   engine: "Engine",
+  mpi: "MPI (one aiobench per rank under mpiexec or srun; rank 0 reports)",
   workloads: "Workloads",
   gpu: "GPU",
   "sweep axes": "Sweep axes (comma lists; the grid is their cross product)",

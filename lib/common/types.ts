@@ -107,6 +107,13 @@ export interface BenchConfig {
   gpuMode?: "overlap" | "bounce";
   /** `--gpu` overlap chunk in bytes (a block-size multiple); default: see lib/gpu/plan.ts. */
   gpuChunkBytes?: number;
+  /** `--mpi`: `auto` (default) runs across ranks under an MPI launcher, `on` always, `off` never. */
+  mpi?: "auto" | "on" | "off";
+  /**
+   * This process's MPI rank, set by lib/mpi/ for a run across ranks: every file name it creates
+   * carries it, so ranks never collide on shared storage. Undefined outside MPI.
+   */
+  rank?: number;
 }
 
 /** Latency summary in microseconds. */
@@ -234,6 +241,8 @@ export interface OpResult {
     /** This worker's IO threads' CPU. */
     cpu_user_s?: number;
     cpu_sys_s?: number;
+    /** Under MPI: the rank the worker belongs to (`worker` is its index within that rank). */
+    rank?: number;
   }>;
   /** `--log_interval`: per interval its end (s from start), bytes, IOPS, worst lane p99 (µs). */
   intervals?: Array<{ t_s: number; bytes: number; iops: number; p99_us: number | null }>;
@@ -286,4 +295,59 @@ export interface BenchResult {
   results: OpResult[];
   /** The run was stopped, or some worker didn't finish its loops. */
   partial: boolean;
+  /** Under MPI: the job (ranks, hosts, the MPI library). */
+  mpi?: MpiJob;
+  /** Under MPI: every rank's host, state and results (`results[]` above is across all ranks). */
+  ranks?: RankEntry[];
+  /** Under MPI: per host its ranks, their summed results and the host's environment. */
+  hosts?: HostEntry[];
+}
+
+/** The MPI job a run spanned. */
+export interface MpiJob {
+  /** Ranks in the job. */
+  size: number;
+  /** Distinct hosts (MPI processor names). */
+  hosts: number;
+  /** The launcher recognized from the environment, or null (`--mpi on` without one). */
+  launcher: string | null;
+  /** The MPI library loaded: path, ABI (`openmpi`, `mpich` or `standard`) and version line. */
+  library: { path: string; abi: string; version: string };
+}
+
+/** One rank's results for one workload (its own workers only). */
+export interface RankOpResult {
+  op: Workload;
+  bytes: number;
+  /** The rank's slowest worker's task time, and its bytes over it in GiB/s. */
+  task_latency_s: number;
+  task_gib_s: number;
+  e2e_latency_s: number;
+  e2e_gib_s: number;
+  iops: number;
+  latency_us: LatencySummary | null;
+  errors: number;
+  partial: boolean;
+}
+
+/** One rank of an MPI run. */
+export interface RankEntry {
+  rank: number;
+  host: string;
+  /** `done`, `stopped` (a signal), or `failed` (its own error, in `error`). */
+  status: "done" | "stopped" | "failed";
+  error?: string;
+  results: RankOpResult[];
+  /** The rank's environment, summarized: kernel, file system, device, scheduler, engine, memlock. */
+  env: Record<string, unknown>;
+}
+
+/** One host of an MPI run. */
+export interface HostEntry {
+  host: string;
+  ranks: number[];
+  /** Each workload across the host's ranks (bytes summed, latency the slowest worker's). */
+  results: RankOpResult[];
+  /** The environment of the host's first rank, summarized as in `RankEntry.env`. */
+  env: Record<string, unknown>;
 }
