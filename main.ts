@@ -9,6 +9,7 @@ import { parseArgs, UsageError } from "./lib/cli/parse.ts";
 import { EXIT } from "./lib/common/exit.ts";
 import { errLine, writeLines } from "./lib/common/output.ts";
 import { runDoctor } from "./lib/doctor/command.ts";
+import { mpiWanted } from "./lib/mpi/launch.ts";
 import { runCommand } from "./lib/run/command.ts";
 import { isUserFacing, VERSION } from "./lib/run/run.ts";
 
@@ -32,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
       return await runZeroCommand(zero, { version: VERSION });
     }
     const parsed = parseArgs(argv);
+    if (mpiWanted(parsed.command, parsed.config?.mpi)) {
+      const { runUnderMpi } = await import("./lib/mpi/command.ts");
+      return await runUnderMpi(parsed);
+    }
     switch (parsed.command) {
       case "help":
         writeLines(Deno.stdout, [helpText(parsed.helpTopic)]);

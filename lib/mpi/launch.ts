@@ -74,6 +74,18 @@ export function wantsMpi(mode: MpiMode, launch: LaunchInfo | null): boolean {
   return launch !== null && launch.size !== 1;
 }
 
+/** Whether `command` with `--mpi mode` runs across ranks here (run, sweep and doctor can). */
+export function mpiWanted(command: string, mode: MpiMode | undefined): boolean {
+  if (command !== "run" && command !== "sweep" && command !== "doctor") return false;
+  let env: Env = {};
+  try {
+    env = Deno.env.toObject();
+  } catch {
+    // no --allow-env: no launcher can be seen
+  }
+  return wantsMpi(mode ?? "auto", detectLaunch(env));
+}
+
 /** A human name for the launcher. */
 export function launcherName(launcher: Launcher): string {
   const names: Record<Launcher, string> = {

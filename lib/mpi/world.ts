@@ -2,15 +2,16 @@
  * The ranks of an MPI job as aiobench uses them: a bounded global step, a gather of every rank's
  * JSON, a "this rank stopped" notice that reaches the others mid-run, and a clean shutdown.
  *
- * Protocol (every collective is the same nonblocking MPI_Iallreduce, so ranks that stop at
- * different points still match each other's calls):
+ * Protocol: the job is a sequence of units (a run, a sweep point, a doctor check), each begun on
+ * every rank with `beginUnit`. Within a unit every collective is the same nonblocking
+ * MPI_Iallreduce, so ranks that stop at different points still match each other's calls:
  * - `step(status)` is the global barrier: each rank contributes its status (running, done,
  *   stopped, failed) and learns the worst and the best of all ranks.
  * - A rank that fails or is stopped also sends every other rank a notice (`announce`), which
  *   each rank polls for on its event loop, so the others stop their IO within milliseconds
- *   instead of at their next barrier.
+ *   instead of at their next barrier. Notices carry the unit, so a late one can't stop the next.
  * - `finish(status)` repeats the step until every rank is done; then `allgather` exchanges the
- *   results, and `close` drains the notices and calls MPI_Finalize.
+ *   results, which ends the unit. `close` drains the notices and calls MPI_Finalize.
  *
  * Only the main thread calls MPI (MPI_THREAD_FUNNELED). No wait is unbounded: each request is
  * polled with MPI_Test (spinning for 0.5 ms, then sleeping up to 1 ms, yielding to the event loop
@@ -51,6 +52,8 @@ export class MpiSetupError extends Error {
 export interface RemoteStop {
   rank: number;
   status: RankStatusCode;
+  /** The unit it stopped in. */
+  unit: number;
 }
 
 /** Options of `MpiWorld.open`. */
@@ -91,12 +94,16 @@ export class MpiWorld {
   /** Bound of each cross-rank wait, in ms. */
   readonly timeoutMs: number;
   readonly #mpi: MpiLibrary;
-  readonly #notice = new Int32Array(2);
+  /** A notice: [status, rank, unit]. */
+  readonly #notice = new Int32Array(3);
   #noticeRequest: MpiRequest | null = null;
   #noticesReceived = 0;
   readonly #sent: MpiRequest[] = [];
-  #announced = false;
-  #remote: RemoteStop | null = null;
+  #announcedUnit = -1;
+  #announcements = 0;
+  #unit = 0;
+  /** The first notice of each unit (one may come for the next unit before this rank is in it). */
+  readonly #remote = new Map<number, RemoteStop>();
   readonly #listeners = new Set<(stop: RemoteStop) => void>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #steps = 0;
@@ -155,18 +162,32 @@ export class MpiWorld {
     return `rank ${rank} (${host})`;
   }
 
-  /** The first stop notice received from another rank, if any. */
-  get remoteStop(): RemoteStop | null {
-    this.#pollNotice();
-    return this.#remote;
+  /** The current unit's number (0 until the first `beginUnit`). */
+  get unit(): number {
+    return this.#unit;
   }
 
-  /** Calls `listener` once when another rank announces that it stopped; returns an unsubscribe. */
+  /** Starts the next unit on this rank (every rank begins the same units in the same order). */
+  beginUnit(): number {
+    this.#unit++;
+    this.#pollNotice();
+    return this.#unit;
+  }
+
+  /** The first stop notice another rank sent in the current unit, if any. */
+  get remoteStop(): RemoteStop | null {
+    this.#pollNotice();
+    return this.#remote.get(this.#unit) ?? null;
+  }
+
+  /**
+   * Calls `listener` once another rank announces that it stopped in the current unit (at once
+   * when one already did); returns an unsubscribe.
+   */
   onRemoteStop(listener: (stop: RemoteStop) => void): () => void {
     this.#listeners.add(listener);
-    if (this.#remote) {
-      queueMicrotask(() => this.#listeners.has(listener) && listener(this.#remote!));
-    }
+    const already = this.remoteStop;
+    if (already) queueMicrotask(() => this.#listeners.has(listener) && listener(already));
     return () => this.#listeners.delete(listener);
   }
 
@@ -212,11 +233,12 @@ export class MpiWorld {
     return values;
   }
 
-  /** Tells every other rank, once, that this rank stopped (`status` stopped or failed). */
+  /** Tells every other rank, once per unit, that this rank stopped (`status` stopped or failed). */
   announce(status: RankStatusCode): void {
-    if (this.#announced || this.#closed || this.size === 1) return;
-    this.#announced = true;
-    const notice = Int32Array.of(status, this.rank);
+    if (this.#announcedUnit === this.#unit || this.#closed || this.size === 1) return;
+    this.#announcedUnit = this.#unit;
+    this.#announcements++;
+    const notice = Int32Array.of(status, this.rank, this.#unit);
     for (let dest = 0; dest < this.size; dest++) {
       if (dest !== this.rank) this.#sent.push(this.#mpi.isendInts(notice, dest, NOTICE_TAG));
     }
@@ -237,13 +259,13 @@ export class MpiWorld {
     if (this.#closed) return;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    const announced = new Int32Array(this.size);
+    const counts = new Int32Array(this.size);
     await this.#wait(
-      this.#mpi.iallgatherInt(this.#announced ? 1 : 0, announced),
-      "closing (who announced a stop)",
+      this.#mpi.iallgatherInt(this.#announcements, counts),
+      "closing (how many stop notices each rank sent)",
     );
     let expected = 0;
-    for (const [rank, flag] of announced.entries()) if (rank !== this.rank) expected += flag;
+    for (const [rank, count] of counts.entries()) if (rank !== this.rank) expected += count;
     this.#pollNotice();
     while (this.#noticesReceived < expected) {
       this.#noticeRequest ??= this.#mpi.irecvIntsAny(this.#notice, NOTICE_TAG);
@@ -271,17 +293,21 @@ export class MpiWorld {
     this.#timer = timer;
   }
 
-  /** Tests the standing receive; a notice is recorded, listeners told, the receive re-posted. */
+  /** Tests the receive of notices; one that came is recorded, listeners told, the receive re-posted. */
   #pollNotice(): void {
     const request = this.#noticeRequest;
     if (this.#closed || !request || !this.#mpi.test(request)) return;
-    this.#noticeRequest = null;
     this.#noticesReceived++;
-    const stop: RemoteStop = { status: this.#notice[0] as RankStatusCode, rank: this.#notice[1] };
-    // Only the first notice matters; later ones are drained in close().
-    if (this.#remote !== null) return;
-    this.#remote = stop;
-    for (const listener of [...this.#listeners]) listener(stop);
+    const [status, rank, unit] = this.#notice;
+    const stop: RemoteStop = { status: status as RankStatusCode, rank, unit };
+    // While open, a receive is always posted; close() posts its own as it drains.
+    this.#noticeRequest = this.#timer === undefined
+      ? null
+      : this.#mpi.irecvIntsAny(this.#notice, NOTICE_TAG);
+    // The first notice of a unit matters; one of an earlier unit came too late to.
+    if (unit < this.#unit || this.#remote.has(unit)) return;
+    this.#remote.set(unit, stop);
+    if (unit === this.#unit) { for (const listener of [...this.#listeners]) listener(stop); }
   }
 
   /** Polls `request` to completion within the deadline; the event loop gets a turn every 10 ms. */

@@ -24,7 +24,7 @@ function emit(config: BenchConfig, result: BenchResult): void {
 }
 
 /** Checks before measuring that `--json FILE` can be written (a typo shouldn't cost a run). */
-function checkJsonPath(path: string | undefined): void {
+export function checkJsonPath(path: string | undefined): void {
   if (path === undefined || path === "-") return;
   const dir = dirname(resolve(path));
   let isDir = false;
@@ -45,7 +45,8 @@ function checkJsonPath(path: string | undefined): void {
   }
 }
 
-function writeJsonFile(path: string, result: unknown): void {
+/** Writes the JSON document; a failure is one UsageError line. */
+export function writeJsonFile(path: string, result: unknown): void {
   try {
     Deno.writeTextFileSync(path, JSON.stringify(result, null, 2) + "\n");
   } catch (e) {
@@ -56,7 +57,8 @@ function writeJsonFile(path: string, result: unknown): void {
   }
 }
 
-function headerLines(result: BenchResult): string[] {
+/** The report's first lines: version, engine and why, then the environment summary. */
+export function headerLines(result: BenchResult): string[] {
   const env = result.env as {
     engine?: string;
     engine_reason?: string;

@@ -35,6 +35,21 @@ export class CreatedFiles {
     return this.paths.has(path);
   }
 
+  /**
+   * Unlinks every created file now but keeps the list, so a final `removeAll` runs again (IO in
+   * flight goes on to the unlinked inodes; a launcher that kills soon after a stop, as Open MPI's
+   * mpiexec does a second after Ctrl-C, then leaves nothing behind).
+   */
+  unlinkNow(): void {
+    for (const path of this.paths) {
+      try {
+        Deno.removeSync(path);
+      } catch {
+        // gone already, or reported by removeAll
+      }
+    }
+  }
+
   /** Removes every created file; returns the ones that could not be removed. */
   removeAll(): string[] {
     const failed: string[] = [];
@@ -66,14 +81,22 @@ export function statOrNull(path: string): FileStat | null {
   }
 }
 
-/** Name of worker i's file inside a --folder. */
-export function folderFileName(worker: number): string {
-  return `aiobench_${worker}.dat`;
+/** Name of worker i's file inside a --folder (under MPI, of rank r's worker i). */
+export function folderFileName(worker: number, rank?: number): string {
+  return rank === undefined ? `aiobench_${worker}.dat` : `aiobench_r${rank}_${worker}.dat`;
 }
 
-/** The default run's file in `dir` (unique per process). */
-export function defaultRunFile(dir: string): string {
-  return join(dir, `.aiobench-${Deno.pid}.tmp`);
+/** The default run's file in `dir` (unique per process; under MPI per rank too, for shared dirs). */
+export function defaultRunFile(dir: string, rank?: number): string {
+  return join(
+    dir,
+    rank === undefined ? `.aiobench-${Deno.pid}.tmp` : `.aiobench-r${rank}-${Deno.pid}.tmp`,
+  );
+}
+
+/** Worker i's `--write_file` path: `<base>.<i>` as ds_aio, `<base>.<rank>.<i>` under MPI. */
+export function writeFileName(base: string, worker: number, rank?: number): string {
+  return rank === undefined ? `${base}.${worker}` : `${base}.${rank}.${worker}`;
 }
 
 function requireDirectory(dir: string, flag: string): void {
@@ -160,7 +183,7 @@ function planWriteFile(config: BenchConfig, worker: number, created: CreatedFile
       "--write_file needs --io_size (the bytes each worker writes), e.g. --io_size 1G",
     );
   }
-  const path = `${base}.${worker}`;
+  const path = writeFileName(base, worker, config.rank);
   requireDirectory(dirname(path), "--write_file's directory");
   // A file this run created (an earlier workload's write) is aiobench's for the rest of the run.
   if (!created.has(path)) claimWritePath(path, "--write_file", config, created);
@@ -178,7 +201,9 @@ function planFolderFile(
     : config.folders[worker % config.folders.length];
   const flag = config.defaultRun ? "the current directory" : "--folder";
   requireDirectory(dir, flag);
-  const path = config.defaultRun ? defaultRunFile(dir) : join(dir, folderFileName(worker));
+  const path = config.defaultRun
+    ? defaultRunFile(dir, config.rank)
+    : join(dir, folderFileName(worker, config.rank));
   const ioSize = config.ioSizeBytes ??
     (config.defaultRun ? defaultRunSize(dir) : folder_io_size_default_bytes);
   if (writes(workload)) {

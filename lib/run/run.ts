@@ -29,7 +29,13 @@ import { patternSeed, taskSpec } from "./tasks.ts";
 import { writes } from "../tasklets/schedule.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
 import { ioUringOptionsOn } from "../common/limits.ts";
-import type { BenchConfig, BenchResult, OpResult } from "../common/types.ts";
+import type {
+  BenchConfig,
+  BenchResult,
+  OpResult,
+  WorkerResult,
+  Workload,
+} from "../common/types.ts";
 
 /** The program's version (also in deno.json). */
 export const VERSION = "0.1.0";
@@ -52,6 +58,12 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Abort to stop the run: in-flight IO drains, partial results come back marked. */
   signal?: AbortSignal;
+  /** Taken by the main thread at every barrier before the workers go on (MPI: across ranks). */
+  globalStep?: () => Promise<void>;
+  /** Bound of the workers' barrier waits in ms (default 600 s; longer when a global step may wait). */
+  barrierTimeoutMs?: number;
+  /** Receives each workload's raw per-worker results (lib/mpi/ merges them across ranks). */
+  onWorkers?: (workload: Workload, workers: WorkerResult[]) => void;
 }
 
 /** The engine to use and why. */
@@ -181,6 +193,11 @@ export async function runBenchmark(
     results,
     partial: options.signal?.aborted === true || results.some((r) => r.partial),
   });
+  // On a stop, unlink at once: the files must not outlive a launcher's kill that follows it.
+  const unlinkOnStop = () => {
+    if (!config.keep) created.unlinkNow();
+  };
+  options.signal?.addEventListener("abort", unlinkOnStop);
   try {
     for (const [index, workload] of config.workloads.entries()) {
       if (options.signal?.aborted) break;
@@ -206,7 +223,13 @@ export async function runBenchmark(
           formatBytesHuman(specs[0].ioSizeBytes)
         } each, ${config.loops} loop(s)`,
       );
-      const outcome = await runPool(specs, { log, signal: options.signal });
+      const outcome = await runPool(specs, {
+        log,
+        signal: options.signal,
+        globalStep: options.globalStep,
+        barrierTimeoutMs: options.barrierTimeoutMs,
+      });
+      if (outcome.results.length > 0) options.onWorkers?.(workload, outcome.results);
       if (outcome.failures.length > 0 && !outcome.stopped) {
         if (outcome.results.length > 0) results.push(aggregate(workload, outcome.results));
         throw new RunFailure(rootCause(outcome.failures), document());
@@ -224,6 +247,7 @@ export async function runBenchmark(
       if (outcome.stopped) break;
     }
   } finally {
+    options.signal?.removeEventListener("abort", unlinkOnStop);
     if (!config.keep) {
       for (const path of created.removeAll()) log(`warning: could not remove ${path}`);
     }

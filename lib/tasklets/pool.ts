@@ -26,6 +26,8 @@ export interface PoolOutcome {
   /** The first failure is the cause; later ones are usually "barrier released". */
   failures: WorkerFailure[];
   stopped: boolean;
+  /** Why `globalStep` stopped the run, when it did. */
+  stopReason?: string;
 }
 
 /** Options of `runPool`. */
@@ -35,6 +37,12 @@ export interface PoolOptions {
   /** Aborting it stops the run: barrier aborted, handles cancelled, partial results kept. */
   signal?: AbortSignal;
   barrierTimeoutMs?: number;
+  /**
+   * A step the main thread takes each time every worker has arrived at the barrier, before it
+   * releases them (under MPI: the barrier across ranks). When it throws, the run stops as if
+   * `signal` were aborted, and `stopReason` says why.
+   */
+  globalStep?: () => Promise<void>;
 }
 
 /** Runs one tasklet per spec, all behind one barrier, and waits for every one to finish. */
@@ -43,7 +51,7 @@ export function runPool(
   options: PoolOptions = {},
 ): Promise<PoolOutcome> {
   const parties = specs.length;
-  const barrierBuffer = Barrier.allocate();
+  const barrierBuffer = Barrier.allocate({ coordinated: options.globalStep !== undefined });
   const barrier = new Barrier(barrierBuffer, parties);
   const control = new SharedArrayBuffer(4);
   const stopFlag = new Int32Array(control);
@@ -51,6 +59,7 @@ export function runPool(
   const results: WorkerResult[] = [];
   const failures: WorkerFailure[] = [];
   let stopped = false;
+  let stopReason: string | undefined;
 
   const cancelAll = () => {
     Atomics.store(stopFlag, 0, 1);
@@ -108,9 +117,38 @@ export function runPool(
       worker.postMessage(msg);
     })
   );
-  return Promise.all(runs).then(() => {
+  let ended = false;
+  const coordinator = options.globalStep === undefined
+    ? Promise.resolve()
+    : coordinate(barrier, options.globalStep, () => ended, (reason) => {
+      stopReason = reason;
+      onAbort();
+    });
+  return Promise.all(runs).then(async () => {
+    ended = true;
+    barrier.wake();
+    // A step in progress finishes first: the next collective call must not overtake it.
+    await coordinator;
     options.signal?.removeEventListener("abort", onAbort);
     results.sort((a, b) => a.worker - b.worker);
-    return { results, failures, stopped };
+    return { results, failures, stopped, stopReason };
   });
+}
+
+/** The main thread's part of a coordinated barrier: each generation, step, then release. */
+async function coordinate(
+  barrier: Barrier,
+  step: () => Promise<void>,
+  ended: () => boolean,
+  stop: (reason: string) => void,
+): Promise<void> {
+  while (await barrier.arrivals(ended) === "arrived") {
+    try {
+      await step();
+    } catch (e) {
+      stop(e instanceof Error ? e.message : String(e));
+      return;
+    }
+    barrier.release();
+  }
 }
