@@ -1,0 +1,264 @@
+// aiobench under real mpiexec (Open MPI and MPICH, both ABIs): one report for the job with
+// ds_aio's lines across ranks (bytes = ranks × threads × loops × io_size exactly), per-rank rows,
+// files named per rank and none left, a rank that fails is one line naming it, Ctrl-C stops every
+// rank and removes every rank's files, and a run outside MPI is unchanged.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  lines,
+  listing,
+  removeDir,
+  runCli,
+  sha256Sync,
+  tempDir,
+  writeRandomFile,
+} from "./_helpers.ts";
+import {
+  denoRun,
+  install,
+  launch,
+  launcherOptions,
+  missingReason,
+  type MpiInstall,
+  type RankProgram,
+} from "./_mpi.ts";
+import type { BenchResult } from "../lib/common/types.ts";
+
+const MiB = 1 << 20;
+
+function aiobench(args: string[]): string[] {
+  return denoRun("main.ts", args);
+}
+
+function jsonOf(stdout: string): BenchResult {
+  return JSON.parse(stdout) as BenchResult;
+}
+
+function countLines(text: string, prefix: string): number {
+  return lines(text).filter((l) => l.startsWith(prefix)).length;
+}
+
+interface Case {
+  mpi: MpiInstall["name"];
+  ranks: number;
+}
+
+const cases: Case[] = [
+  { mpi: "openmpi", ranks: 2 },
+  { mpi: "openmpi", ranks: 3 },
+  { mpi: "mpich", ranks: 2 },
+  { mpi: "mpich", ranks: 3 },
+];
+
+for (const c of cases) {
+  Deno.test({
+    name: `mpiexec -n ${c.ranks} (${c.mpi}): one report across ranks, per-rank files, none left`,
+    ignore: missingReason(c.mpi) !== null,
+    async fn() {
+      const m = install(c.mpi)!;
+      const dir = tempDir("aiobench_mpi_");
+      try {
+        const threads = 2;
+        const loops = 2;
+        const io = 4 * MiB;
+        const r = await launch(m, [{
+          n: c.ranks,
+          argv: aiobench([
+            "--folder",
+            dir,
+            "--io_size",
+            "4M",
+            "--threads",
+            String(threads),
+            "--loops",
+            String(loops),
+            "--warmup_loops",
+            "0",
+            "--json",
+            "-",
+          ]),
+        }]);
+        assert.equal(r.code, 0, r.stderr);
+        const doc = jsonOf(r.stdout);
+        assert.equal(doc.results.length, 1);
+        const write = doc.results[0];
+        assert.equal(
+          write.bytes,
+          c.ranks * threads * loops * io,
+          "bytes: ranks × threads × loops × io_size",
+        );
+        assert.equal(write.workers.length, c.ranks * threads);
+        assert.equal(countLines(r.stderr, "Task Write Latency = "), 1, "one report for the job");
+        assert.equal(countLines(r.stderr, "E2E Write Speed = "), 1);
+        // Latency across ranks is the slowest worker of any rank.
+        const slowest = Math.max(...write.workers.map((w) => w.task_latency_s));
+        assert.equal(write.task_latency_s, slowest);
+        assert.equal(doc.mpi?.size, c.ranks);
+        assert.deepEqual(
+          doc.ranks?.map((x) => [x.rank, x.status, x.results[0].bytes]),
+          [
+            ...Array(c.ranks).keys(),
+          ].map((rank) => [rank, "done", threads * loops * io]),
+        );
+        assert.deepEqual(doc.hosts?.map((h) => h.ranks), [[...Array(c.ranks).keys()]]);
+        const paths = write.workers.map((w) => [w.rank, w.worker, w.path]);
+        const expected = [...Array(c.ranks).keys()].flatMap((rank) =>
+          [...Array(threads).keys()].map((t) => [rank, t, join(dir, `aiobench_r${rank}_${t}.dat`)])
+        );
+        assert.deepEqual(paths, expected, "each rank writes its own files");
+        const rows = lines(r.stderr).filter((l) => /^\d+\s+\S+\s+write\s/.test(l));
+        assert.equal(rows.length, c.ranks, `a table row per rank:\n${r.stderr}`);
+        assert.ok(/^skew write: slowest rank \d/m.test(r.stderr), r.stderr);
+        assert.deepEqual(listing(dir), [], "every rank removed its files");
+      } finally {
+        removeDir(dir);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "mpiexec -n 2 (MPICH ABI, libmpi.so.12): a shared --read_file is read by every rank",
+  ignore: missingReason("mpich") !== null,
+  async fn() {
+    const m = install("mpich")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const file = join(dir, "shared.bin");
+      const digest = writeRandomFile(file, 8 * MiB);
+      const r = await launch(m, [{
+        n: 2,
+        argv: aiobench(["--read_file", file, "--threads", "2", "--loops", "3", "--json", "-"]),
+      }], { env: { AIOBENCH_MPI_LIB: join(m.prefix, "lib", "libmpi.so.12") } });
+      assert.equal(r.code, 0, r.stderr);
+      const doc = jsonOf(r.stdout);
+      assert.equal(doc.mpi?.library.abi, "mpich");
+      assert.equal(doc.results[0].bytes, 2 * 2 * 3 * 8 * MiB);
+      assert.ok(doc.results[0].workers.every((w) => w.path === file), "every rank reads the file");
+      assert.deepEqual(listing(dir), ["shared.bin"]);
+      assert.equal(sha256Sync(file), digest, "the shared file is untouched");
+    } finally {
+      removeDir(dir);
+    }
+  },
+});
+
+for (const name of ["openmpi", "mpich"] as const) {
+  Deno.test({
+    name: `MPMD launch (${name}): rank 1 with a missing file ends the job in one line naming it`,
+    ignore: missingReason(name) !== null,
+    async fn() {
+      const m = install(name)!;
+      const dir = tempDir("aiobench_mpi_");
+      try {
+        const file = join(dir, "F");
+        writeRandomFile(file, 4 * MiB);
+        const programs: RankProgram[] = [
+          { n: 1, argv: aiobench(["--read_file", file, "--loops", "2"]) },
+          { n: 1, argv: aiobench(["--read_file", join(dir, "missing")]) },
+        ];
+        const r = await launch(m, programs, { timeoutMs: 30_000 });
+        assert.notEqual(r.code, 0, r.stderr);
+        assert.ok(r.ms < 10_000, `took ${r.ms.toFixed(0)} ms`);
+        const ours = lines(r.stderr).filter((l) => l.startsWith("aiobench"));
+        assert.deepEqual(ours, [
+          `aiobench: rank 1 (${Deno.hostname()}): --read_file ${join(dir, "missing")} does not ` +
+          "exist; create it first, or use --folder DIR --read to let aiobench make one",
+        ], r.stderr);
+        assert.equal(r.stdout, "", "no report: nothing was measured");
+        assert.deepEqual(listing(dir), ["F"]);
+      } finally {
+        removeDir(dir);
+      }
+    },
+  });
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Starts mpiexec, waits until every rank's files exist, sends SIGINT to mpiexec, waits. */
+async function interrupt(m: MpiInstall, dir: string, ranks: number) {
+  const args = [...launcherOptions(m), "-n", String(ranks)];
+  args.push(...aiobench(["--folder", dir, "--io_size", "64M", "--runtime", "30s", "--time_based"]));
+  const child = new Deno.Command(m.mpiexec, {
+    args,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  const t0 = performance.now();
+  while (listing(dir).length < ranks && performance.now() - t0 < 20_000) await sleep(50);
+  assert.equal(listing(dir).length, ranks, "every rank created its file");
+  await sleep(500);
+  const t1 = performance.now();
+  child.kill("SIGINT");
+  const out = await output;
+  const decoder = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: decoder.decode(out.stdout),
+    stderr: decoder.decode(out.stderr),
+    stop_ms: performance.now() - t1,
+  };
+}
+
+Deno.test({
+  name: "Ctrl-C on MPICH's mpiexec: every rank stops, one partial report, exit 130, no files left",
+  ignore: missingReason("mpich") !== null,
+  async fn() {
+    const m = install("mpich")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const r = await interrupt(m, dir, 2);
+      assert.equal(r.code, 130, r.stderr);
+      assert.ok(r.stop_ms < 5000, `stopped ${r.stop_ms.toFixed(0)} ms after SIGINT`);
+      assert.equal(countLines(r.stdout, "Task Write Latency = "), 1, r.stdout);
+      assert.match(r.stdout, /^write \(partial\)/m);
+      assert.equal(countLines(r.stderr, "aiobench: stopping (SIGINT)"), 1, r.stderr);
+      assert.deepEqual(listing(dir), []);
+    } finally {
+      removeDir(dir);
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl-C on Open MPI's mpiexec (SIGTERM, then SIGKILL soon after): no rank's files left",
+  ignore: missingReason("openmpi") !== null,
+  async fn() {
+    const m = install("openmpi")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const r = await interrupt(m, dir, 2);
+      assert.notEqual(r.code, 0);
+      assert.ok(r.stop_ms < 5000, `stopped ${r.stop_ms.toFixed(0)} ms after SIGINT`);
+      assert.deepEqual(listing(dir), []);
+    } finally {
+      removeDir(dir);
+    }
+  },
+});
+
+Deno.test("outside MPI nothing changes: no mpi line, ds_aio's <write_file>.<worker> names", async () => {
+  const dir = tempDir("aiobench_mpi_");
+  try {
+    const base = join(dir, "w");
+    const r = await runCli(["--write_file", base, "--io_size", "1M", "--threads", "2", "--keep"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /^mpi:/m);
+    assert.doesNotMatch(r.stdout, /^rank\s+host/m);
+    assert.deepEqual(listing(dir), ["w.0", "w.1"]);
+    // --mpi off under a launcher's environment is a plain run too.
+    const off = await runCli(["--write_file", join(dir, "x"), "--io_size", "1M", "--mpi", "off"], {
+      env: { PMI_RANK: "0", PMI_SIZE: "2" },
+    });
+    assert.equal(off.code, 0, off.stderr);
+    assert.doesNotMatch(off.stdout, /^mpi:/m);
+  } finally {
+    removeDir(dir);
+  }
+});
