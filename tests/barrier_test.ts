@@ -143,3 +143,31 @@ Deno.test("barrier: a wait that times out aborts the barrier for everyone", asyn
     assert.throws(() => new Barrier(new SharedArrayBuffer(8), 2), RangeError);
   });
 });
+
+Deno.test("barrier, coordinated: the main thread steps after every arrival, before any release", async () => {
+  const generations = 200;
+  const all = jobs(4, generations, { barrier: Barrier.allocate({ coordinated: true }) });
+  const barrier = new Barrier(all[0].barrier, 4);
+  const counts = new Int32Array(all[0].counts);
+  let done = false;
+  let steps = 0;
+  const seen: number[] = [];
+  const coordinator = (async () => {
+    while (await barrier.arrivals(() => done) === "arrived") {
+      // Every worker has counted itself in, and none has passed: the generation hasn't moved.
+      seen.push(Atomics.load(counts, steps));
+      assert.equal(barrier.generation, steps);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      steps++;
+      barrier.release();
+    }
+  })();
+  const reports = await runWorkers(all, 60_000);
+  done = true;
+  barrier.wake();
+  await coordinator;
+  for (const r of reports) assert.deepEqual(r, { type: "done", id: r.id, generations });
+  assert.equal(steps, generations);
+  assert.ok(seen.every((c) => c === 4), "each step saw all 4 workers arrived");
+  assert.throws(() => barrier.release(), /not every worker has arrived/);
+});
