@@ -10,7 +10,13 @@ import { AioError } from "../../ffi/errors.ts";
 import { AioFile } from "../../ffi/file.ts";
 import { AioHandle, probeEngine } from "../../ffi/handle.ts";
 import type { ParsedCommand } from "../cli/parse.ts";
-import { doctor, doctorToJson, formatDoctor, type ProbeResult } from "./doctor.ts";
+import {
+  doctor,
+  type DoctorReport,
+  doctorToJson,
+  formatDoctor,
+  type ProbeResult,
+} from "./doctor.ts";
 import { statOrNull } from "../run/files.ts";
 import { UsageError } from "../common/size.ts";
 import { writeLines } from "../common/output.ts";
@@ -42,21 +48,26 @@ export function probeDirect(dir: string): Promise<ProbeResult> {
   }
 }
 
-/** Runs doctor for the command line; returns the exit code (1 when a check fails). */
-export async function runDoctor(parsed: ParsedCommand): Promise<number> {
+/** The doctor checks of the command line's PATH (or --folder, or the current directory). */
+export async function doctorChecks(parsed: ParsedCommand): Promise<DoctorReport> {
   const path = parsed.positional[0] ?? parsed.config?.folders[0] ?? Deno.cwd();
   const st = statOrNull(path);
   if (!st) {
     throw new UsageError(`doctor: ${path} does not exist; give a directory on the disk to check`);
   }
   const dir = st.isDirectory ? path : join(path, "..");
-  const report = await doctor(path, {
+  return await doctor(path, {
     probeDirect: () => probeDirect(dir),
     probeIoUring: () => {
       const problem = probeEngine("io_uring");
       return Promise.resolve(problem ? { ok: false, errno: problem.code } : { ok: true });
     },
   });
+}
+
+/** Runs doctor for the command line; returns the exit code (1 when a check fails). */
+export async function runDoctor(parsed: ParsedCommand): Promise<number> {
+  const report = await doctorChecks(parsed);
   const json = parsed.config?.json;
   const lines = formatDoctor(report);
   if (json === "-") {

@@ -104,6 +104,22 @@ export async function runUnderMpi(parsed: ParsedCommand): Promise<number> {
   }
   try {
     switch (parsed.command) {
+      case "doctor": {
+        const { runMpiDoctor } = await import("./doctor.ts");
+        return await runMpiDoctor(world, parsed);
+      }
+      case "sweep": {
+        const { runMpiSweep } = await import("./sweep.ts");
+        const signals = listenForSignals(world);
+        try {
+          return await runMpiSweep(world, parsed, {
+            signal: signals.signal,
+            stopSignal: signals.which,
+          });
+        } finally {
+          signals.remove();
+        }
+      }
       default:
         return await runMpiRun(world, parsed.config!);
     }

@@ -267,7 +267,9 @@ export function hostDifferences(
   if (hosts.length < 2) return [];
   const lines: string[] = [];
   for (const key of HOST_FACTS) {
-    const values = hosts.map((h) => JSON.stringify(h.env[key] ?? null));
+    const values = hosts.map((h) =>
+      h.env[key] === undefined || h.env[key] === null ? "?" : String(h.env[key])
+    );
     if (new Set(values).size < 2) continue;
     lines.push(`${key}: ${hosts.map((h, i) => `${h.host} ${values[i]}`).join(", ")}`);
   }

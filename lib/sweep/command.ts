@@ -35,7 +35,8 @@ function outputFiles(base: BenchConfig, options: SweepOptions): Array<[string, s
   return files.filter((f): f is [string, string] => f[1] !== undefined);
 }
 
-function checkOutputs(base: BenchConfig, options: SweepOptions): void {
+/** Checks every output file's directory before measuring; two flags may not share a file. */
+export function checkOutputs(base: BenchConfig, options: SweepOptions): void {
   const seen = new Map<string, string>();
   for (const [flag, path] of outputFiles(base, options)) {
     const full = resolve(path);
@@ -61,7 +62,8 @@ function targetText(base: BenchConfig): string {
   return `${base.defaultDir ?? Deno.cwd()} (temporary file)`;
 }
 
-function headerLine(base: BenchConfig, count: number, options: SweepOptions): string {
+/** The sweep's first line: points, loops, workers and sizes, targets, objective. */
+export function headerLine(base: BenchConfig, count: number, options: SweepOptions): string {
   const size = base.ioSizeBytes === undefined ? "the file's size" : formatBytesHuman(
     base.ioSizeBytes,
   );
@@ -70,7 +72,12 @@ function headerLine(base: BenchConfig, count: number, options: SweepOptions): st
     `${targetText(base)}; objective ${options.objective}`;
 }
 
-function writeOutputs(doc: SweepDocument, base: BenchConfig, options: SweepOptions): string[] {
+/** Writes --json, --csv, --report and --config_out; returns what was written. */
+export function writeOutputs(
+  doc: SweepDocument,
+  base: BenchConfig,
+  options: SweepOptions,
+): string[] {
   const written: string[] = [];
   const put = (flag: string, path: string | undefined, text: () => string) => {
     if (path === undefined) return;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { MpiJob } from "../common/types.ts";
 import { formatSize } from "../common/size.ts";
 import { VERSION } from "../run/run.ts";
 import type { SweepObjective } from "./options.ts";
@@ -106,6 +107,8 @@ export interface SweepDocument {
   best: SweepBest | null;
   ranking: Array<{ rank: number; key: string; objective_gib_s: number; below_best_pct: number }>;
   records: SweepRecord[];
+  /** Under MPI: the job every point ran across (each point's numbers are the ranks' together). */
+  mpi?: MpiJob;
 }
 
 /** The whole result of a sweep as one JSON-ready document. */
