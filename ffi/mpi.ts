@@ -163,7 +163,11 @@ function dlError(lib: DlLib): string {
 function openGlobal(path: string): (symbol: string) => bigint {
   const lib = libdl();
   const handle = lib.dlopen(cString(path), RTLD_NOW | RTLD_GLOBAL);
-  if (!handle) throw new MpiLoadError(`can't load ${path}: ${dlError(lib)}`);
+  if (!handle) {
+    // dlerror() starts with the path itself; say it once.
+    const why = dlError(lib).replace(`${path}: `, "");
+    throw new MpiLoadError(`can't load ${path}: ${why}`);
+  }
   return (symbol) => Deno.UnsafePointer.value(lib.dlsym(handle, cString(symbol)));
 }
 
