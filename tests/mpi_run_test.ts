@@ -262,3 +262,32 @@ Deno.test("outside MPI nothing changes: no mpi line, ds_aio's <write_file>.<work
     removeDir(dir);
   }
 });
+
+Deno.test({
+  name: "EIO on rank 1 in the middle of a 30 s run (MPICH): the job ends in seconds, one line",
+  ignore: missingReason("mpich") !== null,
+  async fn() {
+    const m = install("mpich")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const args = ["--folder", dir, "--io_size", "64M", "--runtime", "30s", "--time_based"];
+      // Hydra's -env sets a variable for one program of an MPMD launch: only rank 1 gets the fault.
+      const r = await launch(m, [
+        { n: 1, argv: aiobench(args) },
+        { n: 1, argv: ["-env", "AIOBENCH_FAULT", "eio@200", ...aiobench(args)] },
+      ], { timeoutMs: 40_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(r.ms < 10_000, `took ${r.ms.toFixed(0)} ms`);
+      const ours = lines(r.stderr).filter((l) => l.startsWith("aiobench"));
+      assert.equal(ours.length, 1, r.stderr);
+      assert.match(
+        ours[0],
+        new RegExp(`^aiobench: rank 1 \\(${Deno.hostname()}\\): worker 0: write .* failed: EIO`),
+      );
+      assert.match(r.stdout, /^1\s+\S+\s.*\sfailed$/m, "rank 1's row says failed");
+      assert.deepEqual(listing(dir), []);
+    } finally {
+      removeDir(dir);
+    }
+  },
+});
