@@ -44,8 +44,12 @@ export type {
   BenchConfig,
   BenchResult,
   Engine,
+  HostEntry,
   LatencySummary,
+  MpiJob,
   OpResult,
+  RankEntry,
+  RankOpResult,
   Workload,
 } from "./lib/common/types.ts";
 export { type RunOptions } from "./lib/run/run.ts";

@@ -312,31 +312,51 @@ export interface MpiJob {
   /** The launcher recognized from the environment, or null (`--mpi on` without one). */
   launcher: string | null;
   /** The MPI library loaded: path, ABI (`openmpi`, `mpich` or `standard`) and version line. */
-  library: { path: string; abi: string; version: string };
+  library: {
+    /** Where it was loaded from. */
+    path: string;
+    /** `openmpi`, `mpich` or `standard` (the MPI-5 ABI). */
+    abi: string;
+    /** The first line of MPI_Get_library_version. */
+    version: string;
+  };
 }
 
-/** One rank's results for one workload (its own workers only). */
+/** One rank's (or one host's) results for one workload: its own workers only. */
 export interface RankOpResult {
+  /** The workload. */
   op: Workload;
+  /** Bytes its workers moved. */
   bytes: number;
-  /** The rank's slowest worker's task time, and its bytes over it in GiB/s. */
+  /** Its slowest worker's task time in seconds. */
   task_latency_s: number;
+  /** `bytes / task_latency_s` in GiB/s. */
   task_gib_s: number;
+  /** Its slowest worker's E2E time in seconds (the cross-rank barriers included). */
   e2e_latency_s: number;
+  /** `bytes / e2e_latency_s` in GiB/s. */
   e2e_gib_s: number;
+  /** IOs per second over the task time. */
   iops: number;
+  /** Its workers' per-IO latency in µs; null without latency recording. */
   latency_us: LatencySummary | null;
+  /** IOs that failed. */
   errors: number;
+  /** It was stopped before its loops were done. */
   partial: boolean;
 }
 
 /** One rank of an MPI run. */
 export interface RankEntry {
+  /** Its rank in MPI_COMM_WORLD. */
   rank: number;
+  /** Its host (MPI_Get_processor_name). */
   host: string;
   /** `done`, `stopped` (a signal), or `failed` (its own error, in `error`). */
   status: "done" | "stopped" | "failed";
+  /** Its own failure, in one line. */
   error?: string;
+  /** Per workload, what its workers did. */
   results: RankOpResult[];
   /** The rank's environment, summarized: kernel, file system, device, scheduler, engine, memlock. */
   env: Record<string, unknown>;
@@ -344,7 +364,9 @@ export interface RankEntry {
 
 /** One host of an MPI run. */
 export interface HostEntry {
+  /** Its name (MPI_Get_processor_name). */
   host: string;
+  /** The ranks that ran on it. */
   ranks: number[];
   /** Each workload across the host's ranks (bytes summed, latency the slowest worker's). */
   results: RankOpResult[];

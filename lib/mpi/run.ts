@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { isUserFacing, runBenchmark, type RunOptions } from "../run/run.ts";
+import { isUserFacing, type RankHooks, runBenchmark, type RunOptions } from "../run/run.ts";
 import type { BenchConfig, BenchResult, WorkerResult, Workload } from "../common/types.ts";
 import { MpiWorld, RankStatus, type RankStatusCode } from "./world.ts";
 import { mergeRanks } from "./report.ts";
@@ -189,7 +189,7 @@ export interface RanksRunOptions extends UnitOptions {
   /** Checks this rank makes before it measures (a throw fails the rank). */
   before?: () => void;
   /** Runs this rank's part (default `runBenchmark`). */
-  runner?: (config: BenchConfig, options: RunOptions) => Promise<BenchResult>;
+  runner?: (config: BenchConfig, options: RunOptions & RankHooks) => Promise<BenchResult>;
 }
 
 /**

@@ -58,6 +58,10 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Abort to stop the run: in-flight IO drains, partial results come back marked. */
   signal?: AbortSignal;
+}
+
+/** What a run across MPI ranks adds to `RunOptions` (lib/mpi/; not part of the module's API). */
+export interface RankHooks {
   /** Taken by the main thread at every barrier before the workers go on (MPI: across ranks). */
   globalStep?: () => Promise<void>;
   /** Bound of the workers' barrier waits in ms (default 600 s; longer when a global step may wait). */
@@ -171,7 +175,7 @@ async function ensureReadData(
 /** Runs the whole benchmark described by `config`. */
 export async function runBenchmark(
   config: BenchConfig,
-  options: RunOptions = {},
+  options: RunOptions & RankHooks = {},
 ): Promise<BenchResult> {
   const log = options.log ?? (() => {});
   const gpuRun = prepareGpu(config);
