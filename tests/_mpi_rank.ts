@@ -3,7 +3,7 @@
 import { MpiWorld, RankStatus } from "../lib/mpi/world.ts";
 
 const scenario = Deno.args[0] ?? "basic";
-const world = MpiWorld.open();
+const world = await MpiWorld.open();
 const me = { rank: world.rank, size: world.size, host: world.host, abi: world.library.abi };
 
 function sleep(ms: number): Promise<void> {

@@ -95,7 +95,7 @@ export async function runMpiRun(world: MpiWorld, config: BenchConfig): Promise<n
 export async function runUnderMpi(parsed: ParsedCommand): Promise<number> {
   let world: MpiWorld;
   try {
-    world = MpiWorld.open();
+    world = await MpiWorld.open();
   } catch (e) {
     if (!(e instanceof MpiSetupError)) throw e;
     const rank = detectLaunch(Deno.env.toObject())?.rank;

@@ -14,7 +14,7 @@
  *   results, which ends the unit. `close` drains the notices and calls MPI_Finalize.
  *
  * Only the main thread calls MPI (MPI_THREAD_FUNNELED). No wait is unbounded: each request is
- * polled with MPI_Test (spinning for 0.5 ms, then sleeping up to 1 ms, yielding to the event loop
+ * polled with MPI_Test (spinning for up to 0.5 ms, then sleeping up to 1 ms, yielding to the event loop
  * every 10 ms) until a deadline, and a deadline that passes aborts the job with one line.
  *
  * @module
@@ -64,9 +64,14 @@ export interface WorldOptions {
   timeoutS?: number;
 }
 
-// Spin this long before sleeping between polls: ranks usually arrive within it, and progress in
-// shared-memory MPI happens only inside our MPI_Test calls.
+// How long a wait spins on MPI_Test before it sleeps between polls: ranks usually arrive within
+// it, and progress in shared-memory MPI happens only inside our MPI_Test calls. On a host with
+// fewer cores than its ranks' threads a spinning rank takes the core another rank's IO needs, so
+// there it only spins briefly.
 const SPIN_MS = 0.5;
+const SPIN_MS_CROWDED = 0.02;
+/** The first sleep between polls once spinning is over; sleeps then grow to a quarter of the wait. */
+const SLEEP_MS_MIN = 0.02;
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -108,6 +113,9 @@ export class MpiWorld {
   #timer: ReturnType<typeof setInterval> | undefined;
   #steps = 0;
   #closed = false;
+  #spinMs = SPIN_MS;
+  #hosts: string[] = [];
+  #localSize = 1;
 
   private constructor(
     mpi: MpiLibrary,
@@ -126,7 +134,7 @@ export class MpiWorld {
    * Loads the launching MPI's library, initializes MPI (FUNNELED) and checks that the library
    * belongs to the launcher (same number of ranks). Throws `MpiSetupError` with one line.
    */
-  static open(options: WorldOptions = {}): MpiWorld {
+  static async open(options: WorldOptions = {}): Promise<MpiWorld> {
     const env = options.env ?? Deno.env.toObject();
     const launch = detectLaunch(env);
     const timeoutS = options.timeoutS ?? timeoutFromEnv(env);
@@ -153,8 +161,27 @@ export class MpiWorld {
           "the MPI whose mpiexec you use",
       );
     }
+    await world.#learnHosts();
     world.#listen();
     return world;
+  }
+
+  /** Ranks on this rank's host (from every rank's processor name). */
+  get localSize(): number {
+    return this.#localSize;
+  }
+
+  /** Every rank's host, in rank order. */
+  get hosts(): readonly string[] {
+    return this.#hosts;
+  }
+
+  /** Gathers the hosts once; a crowded host (ranks × 2 threads > cores) spins less. */
+  async #learnHosts(): Promise<void> {
+    this.#hosts = await this.allgather(this.host);
+    this.#localSize = this.#hosts.filter((h) => h === this.host).length;
+    const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+    if (this.#localSize * 2 > cores) this.#spinMs = SPIN_MS_CROWDED;
   }
 
   /** "rank 1 (host)", how messages name a rank. */
@@ -321,8 +348,8 @@ export class MpiWorld {
       const now = performance.now();
       if (now > deadline) this.#timedOut(what);
       const waited = now - start;
-      if (waited < SPIN_MS) continue;
-      sleepMs(Math.min(1, waited / 4));
+      if (waited < this.#spinMs) continue;
+      sleepMs(Math.min(1, Math.max(SLEEP_MS_MIN, waited / 4)));
       if (now >= yieldAt) {
         this.#pollNotice();
         await nextTask();
