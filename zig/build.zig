@@ -21,10 +21,12 @@ pub fn build(b: *std.Build) void {
     });
     b.installArtifact(lib);
 
+    // Unit tests run with safety checks on (every assert executes), whatever the library's mode.
+    const test_optimize = b.option(std.builtin.OptimizeMode, "test-optimize", "Optimization mode of the unit tests (default Debug)") orelse .Debug;
     const test_module = b.createModule(.{
         .root_source_file = b.path("src/root.zig"),
         .target = target,
-        .optimize = optimize,
+        .optimize = test_optimize,
         .link_libc = true,
     });
     const tests = b.addTest(.{ .root_module = test_module });

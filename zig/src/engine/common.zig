@@ -38,6 +38,11 @@ pub fn errnoOf(rc: usize) i32 {
     return @intCast(@intFromEnum(e));
 }
 
+pub fn sleepNs(ns: u64) void {
+    var ts = std.os.linux.timespec{ .sec = @intCast(ns / std.time.ns_per_s), .nsec = @intCast(ns % std.time.ns_per_s) };
+    _ = std.os.linux.nanosleep(&ts, null);
+}
+
 pub fn nowNs() u64 {
     var ts: std.os.linux.timespec = undefined;
     _ = std.os.linux.clock_gettime(.MONOTONIC, &ts);

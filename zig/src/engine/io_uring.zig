@@ -1,52 +1,91 @@
 //! io_uring engine: SQEs prepared per IO, submitted in batches (or one per enter with
-//! single_submit), completions drained straight from the CQ ring.
+//! single_submit), completions drained straight from the CQ ring. Every wait is bounded.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const common = @import("common.zig");
 
-const setup_deferred: u32 = linux.IORING_SETUP_COOP_TASKRUN | linux.IORING_SETUP_SINGLE_ISSUER |
-    linux.IORING_SETUP_DEFER_TASKRUN | linux.IORING_SETUP_R_DISABLED;
+/// Ring setup flags tried in order, falling back step by step as fio's engine does: completions
+/// run only when the submitter asks (6.1+; SINGLE_ISSUER binds the ring to the thread that
+/// enables it, so it starts disabled), then cooperative task work alone (5.19+), then a plain ring.
+pub const setup_steps = [_]u32{
+    linux.IORING_SETUP_COOP_TASKRUN | linux.IORING_SETUP_SINGLE_ISSUER |
+        linux.IORING_SETUP_DEFER_TASKRUN | linux.IORING_SETUP_R_DISABLED,
+    linux.IORING_SETUP_COOP_TASKRUN,
+    0,
+};
+
+/// A ring and the setup flags the kernel accepted for it.
+pub const Setup = struct {
+    ring: linux.IoUring,
+    flags: u32,
+};
+
+/// Creates a ring with the first of `steps` the kernel accepts (SQPOLL rings take no task-run
+/// flags). `steps` is a parameter so tests can start the fallback at any step.
+pub fn setupRing(entries: u16, options: common.Options, steps: []const u32) !Setup {
+    assert(steps.len > 0);
+    var base = std.mem.zeroInit(linux.io_uring_params, .{ .sq_thread_idle = 1000 });
+    if (options.iopoll) base.flags |= linux.IORING_SETUP_IOPOLL;
+    if (options.sqpoll) {
+        base.flags |= linux.IORING_SETUP_SQPOLL;
+        if (options.sqpoll_cpu >= 0) {
+            base.flags |= linux.IORING_SETUP_SQ_AFF;
+            base.sq_thread_cpu = @intCast(options.sqpoll_cpu);
+        }
+        var params = base;
+        return .{ .ring = try linux.IoUring.init_params(entries, &params), .flags = base.flags };
+    }
+    for (steps, 0..) |step, i| {
+        var params = base; // the kernel writes into it: a fresh copy per attempt
+        params.flags |= step;
+        const ring = linux.IoUring.init_params(entries, &params) catch |err| {
+            if (err == error.ArgumentsInvalid and i + 1 < steps.len) continue;
+            return err;
+        };
+        return .{ .ring = ring, .flags = base.flags | step };
+    }
+    unreachable;
+}
 
 pub const Engine = struct {
     ring: linux.IoUring,
     options: common.Options,
     iovecs: []std.posix.iovec,
+    /// The IORING_SETUP_* flags the ring was created with.
+    setup_flags: u32,
+    /// The kernel can bound a wait itself (IORING_FEAT_EXT_ARG, 5.11+); else waits poll.
+    timed_waits: bool,
     /// Kernel calls made (io_uring_enter), and SQEs handed to the kernel.
     enter_calls: u64 = 0,
     sqes_submitted: u64 = 0,
+    /// SQEs handed to the kernel whose CQE hasn't been copied out yet.
+    in_kernel: u32 = 0,
     registered_fd: i32 = -1,
     registered_buf_addr: u64 = 0,
     registered_buf_len: u64 = 0,
     /// Created with R_DISABLED: the first attach() enables it on the thread that will submit.
-    disabled: bool = false,
+    disabled: bool,
 
     pub fn init(allocator: std.mem.Allocator, options: common.Options) !Engine {
+        return initWith(allocator, options, &setup_steps);
+    }
+
+    pub fn initWith(allocator: std.mem.Allocator, options: common.Options, steps: []const u32) !Engine {
         assert(options.queue_depth >= 1);
         const entries = std.math.ceilPowerOfTwo(u32, options.queue_depth) catch return error.InvalidQueueDepth;
         if (entries > 32768) return error.InvalidQueueDepth;
-        var params = std.mem.zeroInit(linux.io_uring_params, .{ .sq_thread_idle = 1000 });
-        if (options.sqpoll) {
-            params.flags |= linux.IORING_SETUP_SQPOLL;
-            if (options.sqpoll_cpu >= 0) {
-                params.flags |= linux.IORING_SETUP_SQ_AFF;
-                params.sq_thread_cpu = @intCast(options.sqpoll_cpu);
-            }
-        }
-        if (options.iopoll) params.flags |= linux.IORING_SETUP_IOPOLL;
-        // As fio 3.33 does: completions are only run when this thread asks for them (no task
-        // work interrupting the submitter). SINGLE_ISSUER binds the ring to the thread that
-        // enables it, so the ring starts disabled and attach() enables it on the lane's thread.
-        var deferred = params;
-        if (!options.sqpoll) deferred.flags |= setup_deferred;
-        var disabled = !options.sqpoll;
-        const ring = linux.IoUring.init_params(@intCast(entries), &deferred) catch |err| blk: {
-            if (err != error.ArgumentsInvalid or !disabled) return err;
-            disabled = false; // a kernel before 6.1: plain setup
-            break :blk try linux.IoUring.init_params(@intCast(entries), &params);
-        };
+        var setup = try setupRing(@intCast(entries), options, steps);
+        errdefer setup.ring.deinit();
         const iovecs = try allocator.alloc(std.posix.iovec, options.queue_depth);
-        return .{ .ring = ring, .options = options, .iovecs = iovecs, .disabled = disabled };
+        return .{
+            .ring = setup.ring,
+            .options = options,
+            .iovecs = iovecs,
+            .setup_flags = setup.flags,
+            .timed_waits = setup.ring.features & linux.IORING_FEAT_EXT_ARG != 0,
+            .disabled = setup.flags & linux.IORING_SETUP_R_DISABLED != 0,
+        };
     }
 
     pub fn deinit(self: *Engine, allocator: std.mem.Allocator) void {
@@ -82,6 +121,7 @@ pub const Engine = struct {
     }
 
     pub fn prep(self: *Engine, io: common.Io) void {
+        assert(io.slot < self.iovecs.len);
         const sqe = self.ring.get_sqe() catch unreachable; // queue_depth <= ring entries
         const fd: i32 = if (self.options.fixed_files) 0 else io.fd;
         if (self.options.fixed_buffers) {
@@ -102,14 +142,16 @@ pub const Engine = struct {
 
     /// Hands every prepared SQE to the kernel now (single_submit calls this after each prep).
     pub fn submit(self: *Engine) i32 {
-        return self.enter(0);
+        return self.flush(0, 0);
     }
 
-    /// Submits what is pending and waits until at least `min` completions are ready, then
-    /// copies up to out.len of them.
-    pub fn reap(self: *Engine, min: u32, out: []common.Completion) i32 {
+    /// Submits what is pending and waits, at most timeout_ns, until `min` completions are ready;
+    /// then copies up to out.len of them. Fewer than `min` (even 0) means the wait timed out.
+    pub fn reap(self: *Engine, min: u32, out: []common.Completion, timeout_ns: u64) i32 {
+        assert(min <= out.len);
         if (self.ring.cq_ready() < min or self.ring.sq_ready() > 0) {
-            const rc = self.enter(if (self.ring.cq_ready() >= min) 0 else min);
+            const wait_nr = if (self.ring.cq_ready() >= min) 0 else min;
+            const rc = self.flush(wait_nr, timeout_ns);
             if (rc < 0) return rc;
         }
         const ready = self.ring.cq_ready();
@@ -118,46 +160,105 @@ pub const Engine = struct {
         var head = cq.head.*;
         for (out[0..n]) |*c| {
             const cqe = cq.cqes[head & cq.mask];
-            c.* = .{ .slot = @intCast(cqe.user_data), .res = cqe.res };
+            // A user_data that isn't a slot number is passed on as one that can't be: the
+            // handle checks every slot and fails the request instead of trusting it.
+            c.* = .{ .slot = std.math.cast(u32, cqe.user_data) orelse std.math.maxInt(u32), .res = cqe.res };
             head +%= 1;
         }
         self.ring.cq_advance(n);
+        self.in_kernel -|= n;
         return @intCast(n);
     }
 
-    fn enter(self: *Engine, min_complete: u32) i32 {
-        const to_submit = self.ring.flush_sq();
-        var flags: u32 = 0;
+    /// Submits the prepared SQEs (all of them, retrying partial submissions) and, with wait_nr
+    /// > 0, waits up to timeout_ns for that many CQEs. A wait that times out is not an error.
+    fn flush(self: *Engine, wait_nr: u32, timeout_ns: u64) i32 {
+        const prepared = self.ring.flush_sq();
         if (self.options.sqpoll) {
-            if (@atomicLoad(u32, self.ring.sq.flags, .acquire) & linux.IORING_SQ_NEED_WAKEUP != 0) {
-                flags |= linux.IORING_ENTER_SQ_WAKEUP;
-            }
-        } else if (to_submit == 0 and min_complete == 0) return 0;
-        if (min_complete > 0 or self.options.iopoll) flags |= linux.IORING_ENTER_GETEVENTS;
-        // Only SQPOLL may skip the syscall (its kernel thread is awake); otherwise a plain
-        // submit (single_submit) must enter, or the SQEs would wait for the next reap.
-        if (self.options.sqpoll and flags == 0) {
-            self.sqes_submitted += to_submit;
-            return 0;
+            // The kernel's SQ thread takes them from the ring; enter only to wake it or to wait.
+            self.sqes_submitted += prepared;
+            self.in_kernel += prepared;
         }
-        var attempt: u32 = 0;
-        while (attempt < common.retry_max) : (attempt += 1) {
-            const pending = self.ring.sq_ready();
-            const rc = linux.io_uring_enter(self.ring.fd, if (self.options.sqpoll) 0 else pending, min_complete, flags, null);
-            self.enter_calls += 1;
-            const errno = common.errnoOf(rc);
-            if (errno == 0) {
-                self.sqes_submitted += if (self.options.sqpoll) to_submit else @as(u32, @intCast(rc));
-                if (self.options.sqpoll or self.ring.sq_ready() == 0) return 0;
-                continue; // partial submission: go again with the rest
+        var wake = self.options.sqpoll and
+            @atomicLoad(u32, self.ring.sq.flags, .acquire) & linux.IORING_SQ_NEED_WAKEUP != 0;
+        const deadline_ns = common.nowNs() +| timeout_ns;
+        // Calls that made no progress (EINTR, EAGAIN, nothing submitted) are bounded by count;
+        // waits by the deadline.
+        var stalls: u32 = 0;
+        while (stalls < common.retry_max) {
+            const pending: u32 = if (self.options.sqpoll) 0 else self.ring.sq_ready();
+            const waiting = wait_nr > 0 and self.ring.cq_ready() < wait_nr;
+            const now = common.nowNs();
+            if (pending == 0 and !wake and (!waiting or now >= deadline_ns)) return 0;
+            const wait_now: u32 = if (waiting and self.timed_waits) wait_nr else 0;
+            const rc = self.enter(pending, wait_now, deadline_ns -| now, waiting or wake);
+            wake = false;
+            if (rc >= 0) {
+                if (!self.options.sqpoll) {
+                    self.sqes_submitted += @intCast(rc);
+                    self.in_kernel += @intCast(rc);
+                }
+                if (pending > 0 and rc == 0) stalls += 1;
+                if (pending == 0 and waiting and !self.timed_waits) common.sleepNs(poll_interval_ns);
+                continue;
             }
-            switch (@as(linux.E, @enumFromInt(errno))) {
-                .INTR => continue,
-                // Resources are short or the CQ is full: wait for one completion, then retry.
-                .AGAIN, .BUSY => if (self.ring.cq_ready() > 0) return 0 else continue,
-                else => return -errno,
+            stalls += 1;
+            switch (@as(linux.E, @enumFromInt(-rc))) {
+                .INTR, .TIME => {},
+                // Short of resources or the CQ is full: a completion frees room; wait for one.
+                .AGAIN, .BUSY => {
+                    if (self.ring.cq_ready() > 0) return 0;
+                    self.waitForRoom();
+                },
+                else => return rc,
             }
         }
         return -@as(i32, @intFromEnum(linux.E.TIMEDOUT));
     }
+
+    /// After EAGAIN/EBUSY with no CQE to reap: wait (bounded) for one of ours to complete, or
+    /// back off briefly when none is in flight (the shortage is elsewhere).
+    fn waitForRoom(self: *Engine) void {
+        if (self.in_kernel == 0 or !self.timed_waits) return common.sleepNs(busy_backoff_ns);
+        _ = self.enter(0, 1, busy_wait_ns, true);
+    }
+
+    /// One io_uring_enter. A wait (wait_nr > 0) needs EXT_ARG and is bounded by timeout_ns;
+    /// getevents alone runs completions without waiting. Returns the SQEs submitted or -errno.
+    fn enter(self: *Engine, to_submit: u32, wait_nr: u32, timeout_ns: u64, getevents: bool) i32 {
+        assert(wait_nr == 0 or self.timed_waits); // no unbounded waits
+        var flags: u32 = 0;
+        if (getevents or wait_nr > 0 or self.options.iopoll) flags |= linux.IORING_ENTER_GETEVENTS;
+        if (self.options.sqpoll and
+            @atomicLoad(u32, self.ring.sq.flags, .acquire) & linux.IORING_SQ_NEED_WAKEUP != 0)
+        {
+            flags |= linux.IORING_ENTER_SQ_WAKEUP;
+        }
+        var ts = linux.kernel_timespec{
+            .sec = @intCast(timeout_ns / std.time.ns_per_s),
+            .nsec = @intCast(timeout_ns % std.time.ns_per_s),
+        };
+        var arg = std.mem.zeroInit(linux.io_uring_getevents_arg, .{ .ts = @intFromPtr(&ts) });
+        if (wait_nr > 0) flags |= linux.IORING_ENTER_EXT_ARG;
+        const rc = linux.syscall6(
+            .io_uring_enter,
+            @as(usize, @bitCast(@as(isize, self.ring.fd))),
+            to_submit,
+            wait_nr,
+            flags,
+            if (wait_nr > 0) @intFromPtr(&arg) else 0,
+            if (wait_nr > 0) @sizeOf(linux.io_uring_getevents_arg) else 0,
+        );
+        self.enter_calls += 1;
+        const errno = common.errnoOf(rc);
+        if (errno != 0) return -errno;
+        return @intCast(rc);
+    }
 };
+
+/// Without IORING_FEAT_EXT_ARG (kernels before 5.11) waits poll the CQ at this interval.
+const poll_interval_ns: u64 = 20 * std.time.ns_per_us;
+/// EAGAIN/EBUSY with nothing of ours in flight: back off this long before retrying.
+const busy_backoff_ns: u64 = 1 * std.time.ns_per_ms;
+/// EAGAIN/EBUSY with IO in flight: wait at most this long for one completion, then retry.
+const busy_wait_ns: u64 = 10 * std.time.ns_per_ms;
