@@ -16,6 +16,13 @@ pub const Op = common.Op;
 pub const code_short: i32 = 1001;
 pub const code_busy: i32 = 1002;
 pub const code_cancelled: i32 = 1003;
+/// A completion named a slot that has no IO in flight (an invalid or repeated user_data).
+pub const code_bad_completion: i32 = 1004;
+
+/// Default bound on a lane's wait for any completion before it gives up (ETIMEDOUT).
+pub const wait_max_ns_default: u64 = 120 * std.time.ns_per_s;
+/// One reap waits at most this long, so a stalled lane notices its bound.
+const wait_slice_ns_max: u64 = 1 * std.time.ns_per_s;
 
 pub const queue_depth_max: u32 = 4096;
 pub const io_parallel_max: u32 = 64;
@@ -33,12 +40,15 @@ pub const Config = struct {
     align_bytes: u64,
     latency: bool,
     fault: Fault,
+    /// A lane that sees no completion for this long abandons its IO with ETIMEDOUT.
+    wait_max_ns: u64 = wait_max_ns_default,
 };
 
 /// Test-only fault switch, read from AIOBENCH_FAULT once per handle: "eio@N" or "short@N"
-/// makes the Nth completion (1-based, across the handle) fail with EIO or come back short.
+/// makes the Nth completion (1-based, across the handle) fail with EIO or come back short;
+/// "cqe@N" gives it a user_data that names no slot in flight.
 pub const Fault = struct {
-    kind: enum { none, eio, short } = .none,
+    kind: enum { none, eio, short, cqe } = .none,
     at: u64 = 0,
 
     pub fn parse(text: ?[]const u8) Fault {
@@ -47,6 +57,7 @@ pub const Fault = struct {
         const n = std.fmt.parseInt(u64, spec[at_index + 1 ..], 10) catch return .{};
         if (std.mem.eql(u8, spec[0..at_index], "eio")) return .{ .kind = .eio, .at = n };
         if (std.mem.eql(u8, spec[0..at_index], "short")) return .{ .kind = .short, .at = n };
+        if (std.mem.eql(u8, spec[0..at_index], "cqe")) return .{ .kind = .cqe, .at = n };
         return .{};
     }
 };
@@ -179,6 +190,8 @@ pub const ErrorInfo = struct {
 };
 
 const Slot = struct {
+    /// Set from issue until the IO's final completion: a slot is in use iff its IO is in flight.
+    in_flight: bool = false,
     op: Op,
     offset: u64,
     len: u64,
@@ -219,9 +232,17 @@ const AnyEngine = union(EngineKind) {
         };
     }
 
-    inline fn reap(self: *AnyEngine, min: u32, out: []common.Completion) i32 {
+    inline fn reap(self: *AnyEngine, min: u32, out: []common.Completion, timeout_ns: u64) i32 {
         return switch (self.*) {
-            inline else => |*e| e.reap(min, out),
+            inline else => |*e| e.reap(min, out, timeout_ns),
+        };
+    }
+
+    /// The IORING_SETUP_* flags of an io_uring ring (0 for the other engines).
+    fn setupFlags(self: *const AnyEngine) u32 {
+        return switch (self.*) {
+            .io_uring => |*e| e.setup_flags,
+            else => 0,
         };
     }
 
@@ -235,6 +256,15 @@ const AnyEngine = union(EngineKind) {
         return switch (self.*) {
             inline else => |*e| .{ e.enter_calls, e.sqes_submitted },
         };
+    }
+
+    fn addCalls(self: *AnyEngine, calls_before: [2]u64) void {
+        switch (self.*) {
+            inline else => |*e| {
+                e.enter_calls += calls_before[0];
+                e.sqes_submitted += calls_before[1];
+            },
+        }
     }
 
     fn resetCalls(self: *AnyEngine) void {
@@ -318,6 +348,10 @@ pub const Lane = struct {
     job: ?Cursor = null,
     job_result: i64 = 0,
     intervals: ?IntervalLog = null,
+    /// The engine was given up on with IO possibly still in flight (engine error, bad
+    /// completion, wait bound): its ring must not be reaped again, so the next request on
+    /// this lane gets a fresh engine.
+    abandoned: bool = false,
 
     fn init(self: *Lane, handle: *Handle, index: u32) !void {
         const allocator = handle.allocator;
@@ -373,12 +407,23 @@ pub const Lane = struct {
     fn run(self: *Lane, cursor: *Cursor) i64 {
         const config = &self.handle.config;
         const request = &cursor.request;
+        if (self.abandoned) {
+            const rc_renew = self.renewEngine();
+            if (rc_renew < 0) return self.fail(rc_renew, .{ .op = .read, .offset = request.file_offset, .len = 0, .got = 0 });
+        }
+        assert(self.slots_free_count == self.slots.len);
         const rc_attach = self.engine.attach(request.fd, request.buf_addr, request.buf_len);
         if (rc_attach < 0) return self.fail(rc_attach, .{ .op = .read, .offset = request.file_offset, .len = 0, .got = 0 });
         const qd = config.queue_depth;
         var inflight: u32 = 0;
         var bytes: u64 = 0;
         var stopping = false;
+        // Every IO issued completes exactly once: counted both ways, equal at the end.
+        var issued: u64 = 0;
+        var finished: u64 = 0;
+        const wait_slice_ns = @min(wait_slice_ns_max, config.wait_max_ns);
+        const idle_waits_max = std.math.divCeil(u64, config.wait_max_ns, wait_slice_ns) catch unreachable;
+        var idle_waits: u64 = 0;
         var now = common.nowNs();
         if (self.intervals) |*log| log.begin(now, &self.counters, &self.histogram);
         const clocked = config.latency or cursor.deadline_ns != 0 or self.intervals != null;
@@ -393,6 +438,8 @@ pub const Lane = struct {
                     const io = cursor.take(config.block_size);
                     self.issue(io.op, request, io.offset, io.len, now);
                     inflight += 1;
+                    issued += 1;
+                    assert(inflight + self.slots_free_count == qd);
                     if (config.single_submit) {
                         const rc = self.engine.submit();
                         if (rc < 0) return self.abandon(rc);
@@ -401,18 +448,33 @@ pub const Lane = struct {
             }
             if (inflight == 0) break;
             const min: u32 = if (config.overlap_events) 1 else inflight;
-            const n = self.engine.reap(min, self.completions);
+            const n = self.engine.reap(min, self.completions, wait_slice_ns);
             if (n < 0) return self.abandon(n);
+            if (n == 0) {
+                // The wait timed out with nothing done: bounded, then the IO is given up on.
+                idle_waits += 1;
+                if (idle_waits >= idle_waits_max) return self.abandon(-@as(i32, @intFromEnum(linux.E.TIMEDOUT)));
+                continue;
+            }
+            idle_waits = 0;
             if (clocked) now = common.nowNs();
-            for (self.completions[0..@intCast(n)]) |c| {
-                const finished = self.complete(c, request, now, stopping);
-                if (finished) |moved| {
+            for (self.completions[0..@intCast(n)]) |raw| {
+                const c = if (config.fault.kind == .cqe) self.handle.corruptSlot(raw) else raw;
+                // Every CQE must name a slot whose IO is in flight; anything else means the
+                // ring can't be trusted (and the slot array must not be indexed with it).
+                if (c.slot >= self.slots.len or !self.slots[c.slot].in_flight) return self.abandon(-code_bad_completion);
+                const outcome = self.complete(c, request, now, stopping);
+                if (outcome) |moved| {
                     inflight -= 1;
+                    finished += 1;
+                    assert(inflight + self.slots_free_count == qd);
                     if (moved >= 0) bytes += @intCast(moved) else stopping = true;
                 }
             }
             if (self.intervals) |*log| log.tick(now, &self.counters, &self.histogram);
         }
+        assert(issued == finished);
+        assert(self.slots_free_count == self.slots.len);
         if (self.failure.code != 0) return -@as(i64, self.failure.code);
         return @intCast(bytes);
     }
@@ -421,7 +483,9 @@ pub const Lane = struct {
         assert(self.slots_free_count > 0);
         self.slots_free_count -= 1;
         const slot_index = self.slots_free[self.slots_free_count];
+        assert(!self.slots[slot_index].in_flight);
         self.slots[slot_index] = .{
+            .in_flight = true,
             .op = op,
             .offset = request.file_offset + offset_rel,
             .len = len,
@@ -488,6 +552,8 @@ pub const Lane = struct {
 
     fn release(self: *Lane, slot_index: u32, moved: i64) i64 {
         assert(self.slots_free_count < self.slots_free.len);
+        assert(self.slots[slot_index].in_flight);
+        self.slots[slot_index].in_flight = false;
         self.slots_free[self.slots_free_count] = slot_index;
         self.slots_free_count += 1;
         return moved;
@@ -504,13 +570,32 @@ pub const Lane = struct {
         return code;
     }
 
-    /// The engine itself failed: in-flight IOs can't be reaped safely, so the lane's ring is
-    /// left to the kernel's teardown and every slot is returned.
+    /// The engine failed, a completion was invalid or the wait bound passed: in-flight IOs
+    /// can't be reaped safely, so every slot is returned and the lane is marked; its next
+    /// request replaces the engine (the old ring is left to the kernel's teardown).
     fn abandon(self: *Lane, code: i32) i64 {
         _ = self.fail(code, .{ .op = .read, .offset = 0, .len = 0, .got = 0 });
+        self.abandoned = true;
+        for (self.slots) |*s| s.in_flight = false;
         self.slots_free_count = @intCast(self.slots_free.len);
         for (self.slots_free, 0..) |*s, i| s.* = @intCast(i);
         return code;
+    }
+
+    /// Closes the abandoned engine (the kernel finishes or cancels what it still holds, on
+    /// its own ring) and opens a fresh one, so no stale completion can reach this lane.
+    fn renewEngine(self: *Lane) i32 {
+        assert(self.abandoned);
+        const allocator = self.handle.allocator;
+        // The fresh engine first: if it can't be made, the lane stays abandoned as it was.
+        var fresh = AnyEngine.init(allocator, self.handle.config.engine, self.handle.config.engine_options) catch |err| {
+            return -@as(i32, @intFromEnum(@as(linux.E, if (err == error.OutOfMemory) .NOMEM else .AGAIN)));
+        };
+        fresh.addCalls(self.engine.calls());
+        self.engine.deinit(allocator);
+        self.engine = fresh;
+        self.abandoned = false;
+        return 0;
     }
 };
 
@@ -634,8 +719,15 @@ pub const Handle = struct {
         return moved;
     }
 
+    /// Fault "cqe@N": the Nth completion names a slot past the end of the array.
+    fn corruptSlot(self: *Handle, c: common.Completion) common.Completion {
+        const seen = @atomicRmw(u64, &self.completions_seen, .Add, 1, .monotonic) + 1;
+        if (seen != self.config.fault.at) return c;
+        return .{ .slot = @intCast(self.config.queue_depth), .res = c.res };
+    }
+
     fn injectFault(self: *Handle, res: *i64, slot: *Slot) void {
-        if (self.config.fault.kind == .none) return;
+        if (self.config.fault.kind == .none or self.config.fault.kind == .cqe) return;
         if (slot.fault_zero) {
             res.* = 0;
             return;
@@ -649,7 +741,7 @@ pub const Handle = struct {
                 res.* = @intCast(half);
                 slot.fault_zero = true;
             },
-            .none => unreachable,
+            .none, .cqe => unreachable,
         }
     }
 
@@ -675,6 +767,11 @@ pub const Handle = struct {
             sum[1] += c[1];
         }
         return sum;
+    }
+
+    /// The io_uring setup flags of the handle's rings (every lane's are alike).
+    pub fn ringSetupFlags(self: *const Handle) u32 {
+        return self.lanes[0].engine.setupFlags();
     }
 
     pub fn mergedHistogram(self: *const Handle, into: *histogram.Histogram) void {

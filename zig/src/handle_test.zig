@@ -162,3 +162,61 @@ test "log interval: time-based randread closes one record per interval, totals a
         try std.testing.expectEqual(@as(usize, 0), h.intervalCount());
     }
 }
+
+fn runRequest(h: *Handle, request: handle_mod.Request) !i64 {
+    if (h.config.io_parallel == 0) return h.runSync(request);
+    try std.testing.expectEqual(@as(i32, 0), h.start(request));
+    return h.wait();
+}
+
+test "a completion naming no slot in flight fails the request; the lane then gets a fresh ring" {
+    const size = 512 * 1024;
+    const file = try TempFile.create("/tmp/aiobench-zig-badcqe.bin", size, 8);
+    defer file.destroy();
+    const buf = try alignedBuffer(size);
+    defer std.testing.allocator.free(buf);
+    const engines = [_]handle_mod.EngineKind{ .io_uring, .libaio, .psync };
+    for (engines) |engine| {
+        for ([_]u32{ 0, 2 }) |io_parallel| {
+            var cfg = config(engine, 16 * 1024, 8, io_parallel, true, false);
+            cfg.fault = handle_mod.Fault.parse("cqe@3");
+            const h = try Handle.create(std.testing.allocator, cfg);
+            defer h.destroy();
+            const request = handle_mod.Request{ .mode = .read, .fd = file.fd, .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = size };
+            try std.testing.expectEqual(@as(i64, -handle_mod.code_bad_completion), try runRequest(h, request));
+            // The abandoned ring may still complete IOs of the first request; none of them
+            // may reach the second one, which must read everything exactly once.
+            @memset(buf, 0);
+            h.resetStats();
+            try std.testing.expectEqual(@as(i64, size), try runRequest(h, request));
+            try std.testing.expectEqual(@as(i64, -1), pattern.check(buf[0..size], 8, 0));
+            try std.testing.expectEqual(@as(u64, size / (16 * 1024)), h.counters().ios);
+        }
+    }
+}
+
+test "a lane whose IO never completes gives up after its wait bound (ETIMEDOUT), then works again" {
+    // A read from an empty pipe stays in flight until data comes: a stand-in for a hung device.
+    var fds: [2]i32 = undefined;
+    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, .{ .CLOEXEC = true }));
+    defer _ = linux.close(fds[0]);
+    defer _ = linux.close(fds[1]);
+    const buf = try alignedBuffer(4096);
+    defer std.testing.allocator.free(buf);
+    var cfg = config(.io_uring, 4096, 1, 0, true, false);
+    cfg.wait_max_ns = 300 * std.time.ns_per_ms;
+    const h = try Handle.create(std.testing.allocator, cfg);
+    defer h.destroy();
+    const request = handle_mod.Request{ .mode = .read, .fd = fds[0], .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = 4096 };
+    const t0 = std.time.nanoTimestamp();
+    try std.testing.expectEqual(@as(i64, -@as(i64, @intFromEnum(linux.E.TIMEDOUT))), h.runSync(request));
+    const waited: u64 = @intCast(std.time.nanoTimestamp() - t0);
+    try std.testing.expect(waited >= 300 * std.time.ns_per_ms and waited < 5 * std.time.ns_per_s);
+    // Data for the abandoned read goes to the old ring; the next request gets its own.
+    const data = [_]u8{7} ** 4096;
+    try std.testing.expectEqual(@as(usize, 4096), linux.write(fds[1], &data, data.len));
+    try std.testing.expectEqual(@as(usize, 4096), linux.write(fds[1], &data, data.len));
+    const moved = h.runSync(request);
+    try std.testing.expectEqual(@as(i64, 4096), moved);
+    try std.testing.expect(std.mem.allEqual(u8, buf[0..4096], 7));
+}
