@@ -28,6 +28,7 @@ const ERRNO_NAMES: Record<number, string> = {
   [CODE.short]: "ESHORT",
   [CODE.busy]: "EINPROGRESS",
   [CODE.cancelled]: "ECANCELLED",
+  [CODE.badCompletion]: "EBADCOMPLETION",
 };
 
 const ERRNO_TEXT: Record<string, string> = {
@@ -50,11 +51,13 @@ const ERRNO_TEXT: Record<string, string> = {
   EROFS: "read-only file system",
   ENOSYS: "not supported by this kernel",
   EOPNOTSUPP: "operation not supported",
-  ETIMEDOUT: "timed out",
+  ETIMEDOUT: "timed out (no IO completed within the wait bound: is the device hung?)",
   EDQUOT: "disk quota exceeded",
   ESHORT: "short transfer (the file ended early)",
   EINPROGRESS: "a request is already in flight on this handle",
   ECANCELLED: "cancelled",
+  EBADCOMPLETION:
+    "the kernel reported a completion for no IO in flight (the ring was abandoned; the next request gets a new one)",
 };
 
 /** The symbolic name of an errno (or aiobench code), e.g. `EIO`. */

@@ -2,7 +2,16 @@ import type { AlignedBuffer } from "./buffer.ts";
 import { AioError, check } from "./errors.ts";
 import type { AioFile } from "./file.ts";
 import { native } from "./native.ts";
-import { ENGINE, FLAG, INTERVAL_FIELDS, MODE, PARAM, REQUEST, STAT } from "./symbols.ts";
+import {
+  ENGINE,
+  FLAG,
+  INTERVAL_FIELDS,
+  MODE,
+  PARAM,
+  REQUEST,
+  RING_SETUP,
+  STAT,
+} from "./symbols.ts";
 
 /** Native engines (the keys of `ENGINE` in ffi/symbols.ts). */
 export type NativeEngine = "io_uring" | "libaio" | "psync";
@@ -49,6 +58,8 @@ export interface AioHandleOptions {
   latency?: boolean;
   /** Keep a per-interval series (bytes, IOs, p99) every this many seconds (see `intervals()`). */
   logIntervalS?: number;
+  /** A lane that sees no completion for this many seconds fails with ETIMEDOUT (default 120). */
+  waitTimeoutS?: number;
 }
 
 /** One lane's record of one `logIntervalS` interval (see `AioHandle.intervals`). */
@@ -116,6 +127,8 @@ export interface HandleStats {
   latencySumNs: number;
   /** Interval records lost because a lane's log (4096 records) was full. */
   intervalsDropped: number;
+  /** The io_uring setup flags of the handle's rings, e.g. `["COOP_TASKRUN"]` (empty otherwise). */
+  ringSetupFlags: string[];
 }
 
 /**
@@ -134,7 +147,7 @@ export interface HandleStats {
 export class AioHandle {
   /** The options in effect, defaults filled in. */
   readonly options: Readonly<
-    Required<Omit<AioHandleOptions, "sqthreadPollCpu" | "logIntervalS">>
+    Required<Omit<AioHandleOptions, "sqthreadPollCpu" | "logIntervalS" | "waitTimeoutS">>
   >;
   #address: bigint;
   #request = new BigUint64Array(REQUEST.count);
@@ -165,6 +178,7 @@ export class AioHandle {
     params[PARAM.engine] = BigInt(ENGINE[o.engine]);
     params[PARAM.sqpollCpu] = BigInt.asUintN(64, BigInt(options.sqthreadPollCpu ?? -1));
     params[PARAM.align] = BigInt(o.alignBytes);
+    params[PARAM.waitMaxNs] = BigInt(Math.round((options.waitTimeoutS ?? 0) * 1e9));
     params[PARAM.flags] = (o.singleSubmit ? FLAG.singleSubmit : 0n) |
       (o.overlapEvents ? FLAG.overlapEvents : 0n) | (o.fixedbufs ? FLAG.fixedBuffers : 0n) |
       (o.registerfiles ? FLAG.fixedFiles : 0n) | (o.sqthreadPoll ? FLAG.sqpoll : 0n) |
@@ -271,6 +285,7 @@ export class AioHandle {
       latencyMaxNs: Number(s[STAT.latMaxNs]),
       latencySumNs: Number(s[STAT.latSumNs]),
       intervalsDropped: Number(s[STAT.intervalsDropped]),
+      ringSetupFlags: ringFlagNames(Number(s[STAT.ringSetupFlags])),
     };
   }
 
@@ -367,4 +382,18 @@ export function processCpuSeconds(): { user: number; system: number } {
   const out = new BigUint64Array(2);
   native().aiob_process_cpu(out);
   return { user: Number(out[0]) / 1e9, system: Number(out[1]) / 1e9 };
+}
+
+/** The names of the IORING_SETUP_* bits set in `flags` (see `RING_SETUP`). */
+export function ringFlagNames(flags: number): string[] {
+  return Object.entries(RING_SETUP).filter(([, bit]) => (flags & bit) !== 0).map(([name]) => name);
+}
+
+/**
+ * The io_uring setup flags a ring gets on this kernel after aiobench's step-by-step fallback
+ * (the flags every non-SQPOLL handle uses), or the AioError that stops io_uring here.
+ */
+export function ioUringSetupFlags(): string[] | AioError {
+  const rc = native().aiob_io_uring_setup_flags();
+  return rc < 0 ? new AioError(-Number(rc), { op: "set up io_uring" }) : ringFlagNames(Number(rc));
 }

@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { libraries as packagedLibraries } from "./embedded_libs.ts";
-import { ABI_VERSION, symbols } from "./symbols.ts";
+import { ABI_VERSION, BUILD_MODES, symbols } from "./symbols.ts";
 
 /** The loaded native library. */
 export type NativeLibrary = Deno.DynamicLibrary<typeof symbols>["symbols"];
@@ -153,4 +153,9 @@ export function native(): NativeLibrary {
 /** Where the loaded library came from (`AIOBENCH_LIB`, `checkout` or `embedded`) and its path. */
 export function nativeInfo(): { path: string; source: string } | null {
   return loaded ? { path: loaded.path, source: loaded.source } : null;
+}
+
+/** The loaded library's Zig build mode, e.g. `ReleaseFast` (`ReleaseSafe`: asserts run). */
+export function nativeBuildMode(): string {
+  return BUILD_MODES[native().aiob_build_mode()] ?? "unknown";
 }

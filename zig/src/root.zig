@@ -8,12 +8,13 @@ const handle_mod = @import("handle.zig");
 const histogram = @import("histogram.zig");
 const common = @import("engine/common.zig");
 const pattern = @import("pattern.zig");
+const io_uring = @import("engine/io_uring.zig");
 
 const Handle = handle_mod.Handle;
 const allocator = std.heap.c_allocator;
 
 /// Bumped whenever an exported signature or array layout changes; ffi/native.ts checks it.
-pub const abi_version: u32 = 3;
+pub const abi_version: u32 = 4;
 
 // Layout of the u64 array given to aiob_handle_create (mirrored in ffi/symbols.ts).
 const p_block_size = 0;
@@ -23,6 +24,7 @@ const p_flags = 3;
 const p_engine = 4;
 const p_sqpoll_cpu = 5;
 const p_align = 6;
+const p_wait_max_ns = 7;
 const p_count = 8;
 
 const flag_single_submit: u64 = 1 << 0;
@@ -86,6 +88,12 @@ export fn aiob_table_value(which: u32) u64 {
     };
 }
 
+/// How the library was built: 0 Debug, 1 ReleaseSafe, 2 ReleaseFast, 3 ReleaseSmall (safety
+/// checks, asserts included, run in the first two).
+export fn aiob_build_mode() u32 {
+    return @intFromEnum(@import("builtin").mode);
+}
+
 export fn aiob_histogram_buckets() u32 {
     return histogram.bucket_count;
 }
@@ -123,6 +131,7 @@ export fn aiob_handle_create(params: [*]const u64, out_handle: *usize) i32 {
         .align_bytes = align_bytes,
         .latency = flags & flag_latency != 0,
         .fault = handle_mod.Fault.parse(std.posix.getenv("AIOBENCH_FAULT")),
+        .wait_max_ns = if (params[p_wait_max_ns] == 0) handle_mod.wait_max_ns_default else params[p_wait_max_ns],
     };
     const h = Handle.create(allocator, config) catch |err| return errorToErrno(err);
     out_handle.* = @intFromPtr(h);
@@ -172,7 +181,8 @@ export fn aiob_cancel(h: *Handle) void {
 
 /// Fills out[0..20]: ios, bytes, errors, short_resubmits, cpu_user_ns, cpu_sys_ns,
 /// enter_calls, sqes_submitted, lat_count, lat_min_ns, lat_max_ns, lat_sum_ns,
-/// err_code, err_op, err_offset, err_len, err_got, lanes, intervals_dropped, 0.
+/// err_code, err_op, err_offset, err_len, err_got, lanes, intervals_dropped,
+/// ring_setup_flags (IORING_SETUP_* of the handle's io_uring rings; 0 for other engines).
 export fn aiob_handle_stats(h: *const Handle, out: [*]u64) void {
     const c = h.counters();
     const calls = h.engineCalls();
@@ -192,7 +202,7 @@ export fn aiob_handle_stats(h: *const Handle, out: [*]u64) void {
         c.cpu_user_ns,    c.cpu_sys_ns,                       calls[0],             calls[1],
         lat_count,        if (lat_count == 0) 0 else lat_min, lat_max,              lat_sum,
         @intCast(e.code), @intFromEnum(e.op),                 e.offset,             e.len,
-        e.got,            h.lanes.len,                        h.intervalsDropped(), 0,
+        e.got,            h.lanes.len,                        h.intervalsDropped(), h.ringSetupFlags(),
     };
     @memcpy(out[0..s_count], &values);
 }
@@ -381,6 +391,15 @@ export fn aiob_engine_probe(engine: u32) i32 {
     return 0;
 }
 
+/// The IORING_SETUP_* flags a ring gets here after the step-by-step fallback (the flags every
+/// handle's io_uring rings use, SQPOLL aside), or -errno when io_uring can't be set up.
+export fn aiob_io_uring_setup_flags() i64 {
+    const setup = io_uring.setupRing(1, .{ .queue_depth = 1 }, &io_uring.setup_steps) catch |err| return errorToErrno(err);
+    var ring = setup.ring;
+    ring.deinit();
+    return setup.flags;
+}
+
 /// User and system CPU ns of the whole process so far (out[0], out[1]).
 export fn aiob_process_cpu(out: [*]u64) void {
     var usage: linux.rusage = undefined;
@@ -407,4 +426,5 @@ test {
     _ = @import("histogram.zig");
     _ = @import("pattern.zig");
     _ = @import("handle_test.zig");
+    _ = @import("engine/engine_test.zig");
 }
