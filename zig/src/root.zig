@@ -8,7 +8,7 @@ const handle_mod = @import("handle.zig");
 const histogram = @import("histogram.zig");
 const common = @import("engine/common.zig");
 const pattern = @import("pattern.zig");
-const io_uring = @import("engine/io_uring.zig");
+const io_uring_engine = @import("engine/io_uring.zig");
 
 const Handle = handle_mod.Handle;
 const allocator = std.heap.c_allocator;
@@ -394,7 +394,7 @@ export fn aiob_engine_probe(engine: u32) i32 {
 /// The IORING_SETUP_* flags a ring gets here after the step-by-step fallback (the flags every
 /// handle's io_uring rings use, SQPOLL aside), or -errno when io_uring can't be set up.
 export fn aiob_io_uring_setup_flags() i64 {
-    const setup = io_uring.setupRing(1, .{ .queue_depth = 1 }, &io_uring.setup_steps) catch |err| return errorToErrno(err);
+    const setup = io_uring_engine.setupRing(1, .{ .queue_depth = 1 }, &io_uring_engine.setup_steps) catch |err| return errorToErrno(err);
     var ring = setup.ring;
     ring.deinit();
     return setup.flags;
