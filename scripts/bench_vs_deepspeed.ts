@@ -1,0 +1,623 @@
+/**
+ * DeepSpeed's own benchmark against aiobench on the same command line, alternating, cell by
+ * cell; run it through scripts/bench_vs_deepspeed.sh (which installs DeepSpeed and passes the
+ * paths). Per cell and tool: the median and spread of E2E GB/s (ds_aio's own lines), and the
+ * CPU time over the timed region only (between each tool's own log lines that open and close
+ * it, from /proc schedstat): the tool's whole process tree, and the kernel's worker threads
+ * (kworker, ksoftirqd: the loop device's copies and the block completions).
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+const GIB = 2 ** 30;
+
+interface Options {
+  dir: string;
+  ds: "legacy" | "ds_io";
+  legacyDir: string;
+  python: string;
+  main: string;
+  rounds: number;
+  size: number;
+  smallSize: number;
+  loops: number;
+  warmup: number;
+  ops: string[];
+  grid: string;
+  cells?: RegExp;
+  extra: string[];
+  lock?: string;
+  out?: string;
+  json?: string;
+  writeState: "overwrite" | "fresh";
+}
+
+/** One cell of the grid: the same settings for both tools. */
+interface Cell {
+  op: "read" | "write";
+  threads: number;
+  queueDepth: number;
+  overlap: boolean;
+  /** undefined: io_parallel not given (ds_aio's synchronous read/write). */
+  ioParallel?: number;
+  blockSize: number;
+  size: number;
+}
+
+interface Sample {
+  gibS: number;
+  taskGibS: number;
+  /** CPU seconds of the tool's process tree over its timed region. */
+  cpuTreeS: number;
+  /** CPU seconds of kworker/ksoftirqd threads over the same region. */
+  cpuKernelS: number;
+  wallS: number;
+}
+
+const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+function parseSize(text: string): number {
+  const m = /^(\d+)([KMG]?)$/.exec(text);
+  if (!m) throw new Error(`bad size '${text}': use a number with an optional K, M or G`);
+  return Number(m[1]) * (SIZE_UNITS[m[2]] ?? 1);
+}
+
+function sizeText(bytes: number): string {
+  for (const [unit, n] of [["G", GIB], ["M", 1024 ** 2], ["K", 1024]] as const) {
+    if (bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return String(bytes);
+}
+
+function parseArgs(args: string[]): Options {
+  const o: Partial<Options> & { extra: string[] } = {
+    rounds: 5,
+    size: GIB,
+    smallSize: 256 * 1024 ** 2,
+    loops: 1,
+    warmup: -1,
+    ops: ["read", "write"],
+    grid: "full",
+    extra: [],
+    writeState: "overwrite",
+    ds: "legacy",
+  };
+  for (let i = 0; i < args.length; i++) {
+    const [flag, value] = [args[i], args[i + 1]];
+    const take = () => {
+      if (value === undefined) throw new Error(`${flag} needs a value`);
+      i++;
+      return value;
+    };
+    switch (flag) {
+      case "--dir":
+        o.dir = take();
+        break;
+      case "--ds":
+        o.ds = take() as Options["ds"];
+        break;
+      case "--legacy_dir":
+        o.legacyDir = take();
+        break;
+      case "--python":
+        o.python = take();
+        break;
+      case "--main":
+        o.main = take();
+        break;
+      case "--rounds":
+        o.rounds = Number(take());
+        break;
+      case "--size":
+        o.size = parseSize(take());
+        break;
+      case "--small_size":
+        o.smallSize = parseSize(take());
+        break;
+      case "--loops":
+        o.loops = Number(take());
+        break;
+      case "--warmup_loops":
+        o.warmup = Number(take());
+        break;
+      case "--ops":
+        o.ops = take().split(",");
+        break;
+      case "--grid":
+        o.grid = take();
+        break;
+      case "--cells":
+        o.cells = new RegExp(take());
+        break;
+      case "--extra":
+        o.extra = take().split(" ").filter((s) => s.length > 0);
+        break;
+      case "--lock":
+        o.lock = take();
+        break;
+      case "--out":
+        o.out = take();
+        break;
+      case "--json":
+        o.json = take();
+        break;
+      case "--write_state":
+        o.writeState = take() as Options["writeState"];
+        break;
+      default:
+        throw new Error(`unknown argument '${flag}'`);
+    }
+  }
+  if (!o.dir || !o.python || !o.main) throw new Error("--dir, --python and --main are required");
+  if (o.ds === "legacy" && !o.legacyDir) throw new Error("--ds legacy needs --legacy_dir");
+  // ds_io's own defaults: 1 warm-up loop; the legacy script has none.
+  if (o.warmup! < 0) o.warmup = o.ds === "ds_io" ? 1 : 0;
+  if (o.ds === "legacy" && o.warmup !== 0) throw new Error("the legacy ds_aio has no warm-up");
+  return o as Options;
+}
+
+function cellName(c: Cell): string {
+  const iop = c.ioParallel === undefined ? "unset" : String(c.ioParallel);
+  return `${c.op} ${sizeText(c.blockSize)} t${c.threads} qd${c.queueDepth} ${
+    c.overlap ? "overlap" : "sequential"
+  } iop ${iop}`;
+}
+
+/** The grid of issue 12: threads × queue depth × overlap × io_parallel, 1M blocks; and 4K. */
+function grid(o: Options): Cell[] {
+  const cells: Cell[] = [];
+  for (const op of o.ops as Cell["op"][]) {
+    if (o.grid === "issue") {
+      // The cells of the table that opened issue 12.
+      const rows: [number, number, boolean, number | undefined][] = [
+        [1, 32, true, undefined],
+        [1, 32, true, 1],
+        [1, 32, true, 2],
+        [1, 32, false, 2],
+        [1, 8, true, undefined],
+        [2, 32, false, undefined],
+        [2, 32, true, 2],
+      ];
+      for (const [threads, queueDepth, overlap, ioParallel] of rows) {
+        cells.push({
+          op,
+          threads,
+          queueDepth,
+          overlap,
+          ioParallel,
+          blockSize: 1 << 20,
+          size: o.size,
+        });
+      }
+    } else {
+      for (const threads of [1, 2]) {
+        for (const queueDepth of [8, 32]) {
+          for (const overlap of [true, false]) {
+            for (const ioParallel of [undefined, 1, 2]) {
+              cells.push({
+                op,
+                threads,
+                queueDepth,
+                overlap,
+                ioParallel,
+                blockSize: 1 << 20,
+                size: o.size,
+              });
+            }
+          }
+        }
+      }
+    }
+    cells.push({
+      op,
+      threads: 1,
+      queueDepth: 32,
+      overlap: true,
+      blockSize: 4096,
+      size: o.smallSize,
+    });
+  }
+  return o.cells ? cells.filter((c) => o.cells!.test(cellName(c))) : cells;
+}
+
+/** Per-thread CPU ns (schedstat) of a set of thread ids; vanished threads count as 0. */
+function threadNs(tids: string[]): number {
+  let sum = 0;
+  for (const t of tids) {
+    try {
+      sum += Number(Deno.readTextFileSync(t).split(" ")[0]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return sum;
+}
+
+function statOf(pid: string): { ppid: string; comm: string } | null {
+  try {
+    const s = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const close = s.lastIndexOf(")");
+    return { comm: s.slice(s.indexOf("(") + 1, close), ppid: s.slice(close + 2).split(" ")[1] };
+  } catch {
+    return null;
+  }
+}
+
+function tasksOf(pid: string): string[] {
+  try {
+    return [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) =>
+      `/proc/${pid}/task/${e.name}/schedstat`
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** The schedstat files of every thread of `root` and its descendants. */
+function treeThreads(root: number): string[] {
+  const children = new Map<string, string[]>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const st = statOf(e.name);
+    if (!st) continue;
+    children.set(st.ppid, [...(children.get(st.ppid) ?? []), e.name]);
+  }
+  const out: string[] = [];
+  const stack = [String(root)];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    out.push(...tasksOf(pid));
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** The schedstat files of the kernel's worker threads (loop device work, block completions). */
+function kernelThreads(): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const st = statOf(e.name);
+    if (st && st.ppid === "2" && /^(kworker|ksoftirqd)/.test(st.comm)) out.push(...tasksOf(e.name));
+  }
+  return out;
+}
+
+interface Markers {
+  /** A line seen before the timed region, once the process tree exists. */
+  ready: RegExp;
+  start: RegExp;
+  end: RegExp;
+}
+
+/** Runs one tool, watching its output for the markers of the timed region. */
+async function runTool(
+  cmd: string[],
+  env: Record<string, string>,
+  markers: Markers,
+): Promise<{ text: string; cpuTreeS: number; cpuKernelS: number; code: number; wallS: number }> {
+  const t0 = performance.now();
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  let tree: string[] = [];
+  let kernel: string[] = [];
+  let at: { tree: number; kernel: number } | null = null;
+  let cpu = { tree: NaN, kernel: NaN };
+  const onLine = (line: string) => {
+    if (tree.length === 0 && markers.ready.test(line)) {
+      tree = treeThreads(child.pid);
+      kernel = kernelThreads();
+    }
+    if (at === null && markers.start.test(line)) {
+      if (tree.length === 0) tree = treeThreads(child.pid);
+      at = { tree: threadNs(tree), kernel: threadNs(kernel) };
+    } else if (at !== null && Number.isNaN(cpu.tree) && markers.end.test(line)) {
+      const newKernel = kernelThreads().filter((t) => !kernel.includes(t));
+      cpu = {
+        tree: (threadNs(tree) - at.tree) / 1e9,
+        kernel: (threadNs(kernel) - at.kernel + threadNs(newKernel)) / 1e9,
+      };
+    }
+  };
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const chunk of stream) {
+      const lines = (rest + decoder.decode(chunk, { stream: true })).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) {
+        text += line + "\n";
+        onLine(line);
+      }
+    }
+    if (rest) {
+      text += rest;
+      onLine(rest);
+    }
+  };
+  const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
+  return {
+    text,
+    cpuTreeS: cpu.tree,
+    cpuKernelS: cpu.kernel,
+    code: status.code,
+    wallS: (performance.now() - t0) / 1000,
+  };
+}
+
+function speeds(text: string, op: string): { e2e: number; task: number } {
+  const title = op === "read" ? "Read" : "Write";
+  const find = (what: string) => {
+    const m = new RegExp(`^${what} ${title} Speed = ([0-9.e+-]+) GB/sec`, "m").exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  return { e2e: find("E2E"), task: find("Task") };
+}
+
+/** Both tools' command lines for a cell (the same settings, each in its own spelling). */
+function commands(o: Options, c: Cell, files: Files): { ds: string[]; ab: string[] } {
+  const common = [
+    "--block_size",
+    sizeText(c.blockSize),
+    "--queue_depth",
+    String(c.queueDepth),
+    "--loops",
+    String(o.loops),
+  ];
+  if (o.ds === "legacy") {
+    const target = c.op === "read"
+      ? ["--read_file", files.read(c)]
+      : ["--write_file", files.write(c), "--write_size", sizeText(c.size)];
+    const flags = [
+      ...common,
+      "--threads",
+      String(c.threads),
+      ...(c.overlap ? ["--overlap_events"] : []),
+      ...(c.ioParallel !== undefined ? ["--io_parallel", String(c.ioParallel)] : []),
+      "--handle",
+    ];
+    const abTarget = c.op === "read"
+      ? target
+      : ["--write_file", files.write(c), "--io_size", sizeText(c.size), "--force"];
+    return {
+      ds: [o.python, join(o.legacyDir, "test_ds_aio.py"), ...target, ...flags],
+      ab: [Deno.execPath(), "run", "-A", o.main, ...abTarget, ...flags, "-v", ...o.extra],
+    };
+  }
+  // ds_io always reads and writes through pread/pwrite + wait (one thread when io_parallel is
+  // not given), so aiobench gets --io_parallel 1 there: the same schedule.
+  const flags = [
+    ...common,
+    "--multi_process",
+    String(c.threads),
+    "--warmup_loops",
+    String(o.warmup),
+    ...(c.overlap ? [] : ["--sequential_requests"]),
+    ...(c.op === "read" ? ["--read"] : []),
+    "--io_size",
+    sizeText(c.size),
+  ];
+  return {
+    ds: [
+      o.python,
+      "-c",
+      "from deepspeed.nvme import ds_io_main; ds_io_main()",
+      "--folder",
+      files.dsFolder(c),
+      ...flags,
+      ...(c.ioParallel !== undefined ? ["--io_parallel", String(c.ioParallel)] : []),
+    ],
+    ab: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      o.main,
+      "--folder",
+      files.abFolder(c),
+      ...flags,
+      "--io_parallel",
+      String(c.ioParallel ?? 1),
+      "--keep",
+      "--force",
+      "-v",
+      ...o.extra,
+    ],
+  };
+}
+
+function markers(o: Options, tool: "ds" | "ab"): Markers {
+  if (tool === "ds") {
+    return {
+      ready: /^tid 0: running pre-task/,
+      start: new RegExp(`^tid 0: running main task ${o.warmup}\\b`),
+      end: /^tid 0: running post-task/,
+    };
+  }
+  return {
+    ready: /^tid 0: schedule = /,
+    start: o.warmup > 0
+      ? new RegExp(`^tid 0: warmup loop ${o.warmup - 1} done`)
+      : /^tid 0: pre-task done/,
+    end: new RegExp(`^tid 0: main task ${o.loops - 1} done`),
+  };
+}
+
+interface Files {
+  read(c: Cell): string;
+  write(c: Cell): string;
+  dsFolder(c: Cell): string;
+  abFolder(c: Cell): string;
+}
+
+function makeFiles(o: Options): Files {
+  const readFile = (c: Cell) => join(o.dir, `read.${sizeText(c.size)}`);
+  return {
+    read: readFile,
+    write: (c) => join(o.dir, `write.${sizeText(c.size)}`),
+    dsFolder: (c) => join(o.dir, `ds.${sizeText(c.size)}`),
+    abFolder: (c) => join(o.dir, `ab.${sizeText(c.size)}`),
+  };
+}
+
+/** Writes `size` random-looking bytes with direct IO (dd), once; the files are shared. */
+async function layOut(path: string, size: number): Promise<void> {
+  try {
+    if (Deno.statSync(path).size === size) return;
+  } catch {
+    // not there yet
+  }
+  const bs = size % (1 << 20) === 0 ? "1M" : "4K";
+  const count = size / (bs === "1M" ? 1 << 20 : 4096);
+  const out = await new Deno.Command("dd", {
+    args: [
+      `if=/dev/urandom`,
+      `of=${path}`,
+      `bs=${bs}`,
+      `count=${count}`,
+      "oflag=direct",
+      "status=none",
+    ],
+  }).output();
+  if (!out.success) {
+    throw new Error(`dd of ${path} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/** Before each run: the files each tool will touch are in the same state for both. */
+async function prepare(o: Options, c: Cell, files: Files): Promise<void> {
+  if (o.ds === "legacy") {
+    if (c.op === "read") return layOut(files.read(c), c.size);
+    for (let t = 0; t < c.threads; t++) {
+      const path = `${files.write(c)}.${t}`;
+      if (o.writeState === "fresh") await Deno.remove(path).catch(() => {});
+      else await layOut(path, c.size);
+    }
+    return;
+  }
+  for (const folder of [files.dsFolder(c), files.abFolder(c)]) {
+    Deno.mkdirSync(folder, { recursive: true });
+  }
+  if (c.op === "write" && o.writeState === "overwrite") {
+    // ds_io removes its write files in its untimed pre step and writes them in the warm-up
+    // loop; aiobench overwrites in place: both time overwrites of written files.
+    for (let t = 0; t < c.threads; t++) {
+      await layOut(join(files.abFolder(c), `aiobench_${t}.dat`), c.size);
+    }
+  }
+}
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function fmt(x: number, digits = 2): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : "-";
+}
+
+function lockFile(path?: string): { release: () => void } {
+  if (!path) return { release: () => {} };
+  const f = Deno.openSync(path, { read: true });
+  f.lockSync(true);
+  return {
+    release: () => {
+      f.unlockSync();
+      f.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(Deno.args);
+  const files = makeFiles(o);
+  const cells = grid(o);
+  const env: Record<string, string> = { ...Deno.env.toObject(), PYTHONUNBUFFERED: "1" };
+  const results: { cell: string; config: Cell; ds: Sample[]; ab: Sample[] }[] = [];
+  console.error(
+    `bench_vs_deepspeed: ${cells.length} cells x ${o.rounds} rounds, DeepSpeed side: ${o.ds}, in ${o.dir}`,
+  );
+  for (const c of cells) {
+    const name = cellName(c);
+    const cmd = commands(o, c, files);
+    console.error(
+      `== ${name}\n   ds: ${cmd.ds.slice(1).join(" ")}\n   ab: ${cmd.ab.slice(3).join(" ")}`,
+    );
+    const row = { cell: name, config: c, ds: [] as Sample[], ab: [] as Sample[] };
+    for (let r = 0; r < o.rounds; r++) {
+      const order: ("ds" | "ab")[] = r % 2 === 0 ? ["ds", "ab"] : ["ab", "ds"];
+      const lock = lockFile(o.lock);
+      try {
+        for (const tool of order) {
+          await prepare(o, c, files);
+          const run = await runTool(cmd[tool], env, markers(o, tool));
+          const s = speeds(run.text, c.op);
+          if (run.code !== 0 || !Number.isFinite(s.e2e)) {
+            throw new Error(`${tool} failed (exit ${run.code}):\n${run.text.slice(-3000)}`);
+          }
+          row[tool].push({
+            gibS: s.e2e,
+            taskGibS: s.task,
+            cpuTreeS: run.cpuTreeS,
+            cpuKernelS: run.cpuKernelS,
+            wallS: run.wallS,
+          });
+        }
+      } finally {
+        lock.release();
+      }
+      const last = (t: "ds" | "ab") => row[t][row[t].length - 1];
+      console.error(
+        `   round ${r + 1}: ds ${fmt(last("ds").gibS, 3)} ab ${fmt(last("ab").gibS, 3)} GB/s`,
+      );
+    }
+    results.push(row);
+  }
+  const bytesPerRun = (c: Cell) => c.size * c.threads * o.loops;
+  const lines = [
+    `| cell | DeepSpeed E2E GB/s (min–max) | aiobench E2E GB/s (min–max) | ratio | CPU s/GiB DeepSpeed (tree + kthreads) | CPU s/GiB aiobench (tree + kthreads) |`,
+    `|---|---|---|---|---|---|`,
+  ];
+  for (const r of results) {
+    const gib = bytesPerRun(r.config) / GIB;
+    const side = (xs: Sample[]) => {
+      const g = xs.map((x) => x.gibS);
+      return `${fmt(median(g), 3)} (${fmt(Math.min(...g), 2)}–${fmt(Math.max(...g), 2)})`;
+    };
+    const cpu = (xs: Sample[]) =>
+      `${fmt(median(xs.map((x) => x.cpuTreeS)) / gib, 3)} + ${
+        fmt(median(xs.map((x) => x.cpuKernelS)) / gib, 3)
+      }`;
+    const ratio = median(r.ab.map((x) => x.gibS)) / median(r.ds.map((x) => x.gibS));
+    lines.push(
+      `| ${r.cell} | ${side(r.ds)} | ${side(r.ab)} | ${fmt(ratio, 2)}x | ${cpu(r.ds)} | ${
+        cpu(r.ab)
+      } |`,
+    );
+  }
+  const table = lines.join("\n");
+  console.log(table);
+  if (o.out) Deno.writeTextFileSync(o.out, table + "\n");
+  if (o.json) {
+    Deno.writeTextFileSync(
+      o.json,
+      JSON.stringify({ options: { ...o, cells: o.cells?.source }, results }, null, 1),
+    );
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (e) {
+    console.error(`bench_vs_deepspeed: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  }
+}
