@@ -150,8 +150,9 @@ export function planDocument(plan: ZeroPlan, version: string): Record<string, un
         param_on_nvme: plan.paramOnNvme[t],
       })),
     })),
+    // A gradient is complete at the tensor's last use in the backward pass.
     backward_order: [...plan.model.modules].reverse().flatMap((m) => m.tensors)
-      .filter((t, i, all) => all.indexOf(t) === i),
+      .filter((t, i, all) => all.lastIndexOf(t) === i),
     files: plan.files,
   };
 }
