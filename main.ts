@@ -17,21 +17,9 @@ export { EXIT };
 
 const err = errLine;
 
-/** The words after `zero` (`aiobench zero ...` or `aiobench help zero`), else undefined. */
-function zeroArgs(argv: string[]): string[] | undefined {
-  if (argv[0] === "zero") return argv.slice(1);
-  if (argv[0] === "help" && argv[1] === "zero") return ["--help"];
-  return undefined;
-}
-
 /** Runs aiobench with `argv`; returns the exit code (never throws for user errors). */
 export async function main(argv: string[]): Promise<number> {
   try {
-    const zero = zeroArgs(argv);
-    if (zero !== undefined) {
-      const { runZeroCommand } = await import("./lib/zero/command.ts");
-      return await runZeroCommand(zero, { version: VERSION });
-    }
     const parsed = parseArgs(argv);
     if (mpiWanted(parsed.command, parsed.config?.mpi)) {
       const { runUnderMpi } = await import("./lib/mpi/command.ts");
@@ -53,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
       case "compare": {
         const { runCompareCommand } = await import("./lib/compare/command.ts");
         return await runCompareCommand(parsed);
+      }
+      case "zero": {
+        const { runZeroCommand } = await import("./lib/zero/command.ts");
+        return await runZeroCommand(parsed, { version: VERSION });
       }
       default:
         return await runCommand(parsed.config!);

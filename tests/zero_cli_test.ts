@@ -201,6 +201,20 @@ Deno.test("zero: problems are one line naming them", async (t) => {
   }
 });
 
+Deno.test("zero: help says what is and is not modelled", async () => {
+  const r = await runCli(["help", "zero"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^usage: aiobench zero /);
+  for (const heading of ["Model:", "Replay:", "IO shape:", "Modelled:", "Not modelled:"]) {
+    assert.ok(r.stdout.includes(`\n${heading}\n`), `no ${heading} section`);
+  }
+  assert.match(r.stdout, /--queue_depth N .*\(default: 8\)/);
+  assert.match(r.stdout, /compute: --compute_s .* are sleeps/);
+  const wrong = await runCli(["zero", "--loops", "2"]);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /--loops is not an option of aiobench zero/);
+});
+
 Deno.test("zero: --dry_run plans without IO", async () => {
   const dir = tempDir();
   try {

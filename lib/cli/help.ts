@@ -20,6 +20,7 @@ import {
   sources,
 } from "./option.ts";
 import { option_table } from "./table.ts";
+import { zero_help } from "../zero/options.ts";
 
 const group_titles: Record<string, string> = {
   target: "Target (one of --read_file, --write_file, --folder; none: the default run)",
@@ -34,10 +35,16 @@ const group_titles: Record<string, string> = {
   "sweep axes": "Sweep axes (comma lists; the grid is their cross product)",
   sweep: "Sweep",
   compare: "Compare",
+  "zero model": "Model",
+  "zero deepspeed": "DeepSpeed (override --ds_config's zero_optimization)",
+  "zero replay": "Replay",
 };
 
 /** Usage line, one-paragraph description and examples of each subcommand. */
-export const command_help: Record<Command, { usage: string; about: string; examples: string[] }> = {
+export const command_help: Record<
+  Command,
+  { usage: string; about: string; examples: string[]; notes?: readonly string[] }
+> = {
   run: {
     usage: "aiobench [run] [options]",
     about:
@@ -69,6 +76,7 @@ export const command_help: Record<Command, { usage: string; about: string; examp
       "Check the machine and PATH (default: the current directory, or --folder): io_uring availability, O_DIRECT, file system, device, limits.",
     examples: ["aiobench doctor --folder /mnt/nvme0"],
   },
+  zero: zero_help,
   help: {
     usage: "aiobench help [COMMAND]",
     about: "Explain aiobench or one of its commands (also: --help or -h anywhere).",
@@ -169,6 +177,7 @@ export function helpText(command?: string): string {
       "",
     );
   }
+  if (info.notes !== undefined) lines.push(...info.notes, "");
   lines.push("Examples:", ...info.examples.map((example) => `  ${example}`));
   return lines.join("\n") + "\n";
 }

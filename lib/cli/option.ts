@@ -12,7 +12,7 @@ import type { ScanKind, ScanSpec } from "./scan.ts";
 import type { ValueType } from "./values.ts";
 
 /** The subcommands; `run` when none is given. */
-export type Command = "run" | "sweep" | "compare" | "doctor" | "help" | "version";
+export type Command = "run" | "sweep" | "compare" | "doctor" | "zero" | "help" | "version";
 
 /** The subcommands, in help order. */
 export const commands: readonly Command[] = [
@@ -20,6 +20,7 @@ export const commands: readonly Command[] = [
   "sweep",
   "compare",
   "doctor",
+  "zero",
   "help",
   "version",
 ];

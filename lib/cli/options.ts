@@ -27,6 +27,8 @@ import {
 
 const single_commands: readonly Command[] = ["run", "compare", "doctor"];
 const with_sweep: readonly Command[] = ["run", "sweep", "compare", "doctor"];
+/** Options `aiobench zero` shares: DeepSpeed's aio section, the engine and the output. */
+const with_zero: readonly Command[] = [...with_sweep, "zero"];
 
 /** Default `--io_size` of a `--folder` file when none is given. */
 export const folder_io_size_default_bytes = 1 << 30;
@@ -131,7 +133,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "1M",
     group: "io shape",
     help: "bytes per IO request; a multiple of 4K unless --buffered",
-    commands: with_sweep,
+    commands: with_zero,
     axis: { default: [1 << 20, 8 << 20], help: "block sizes to try", example: "128K,1M,8M" },
   }),
   option({
@@ -142,7 +144,8 @@ export const bench_options: readonly AnyOption[] = [
     example: "32",
     group: "io shape",
     help: "IOs in flight per handle",
-    commands: with_sweep,
+    defaults: { zero: 8 },
+    commands: with_zero,
     axis: { default: [32, 128], help: "queue depths to try", example: "32,128" },
   }),
   option({
@@ -162,8 +165,8 @@ export const bench_options: readonly AnyOption[] = [
     "schedule",
     "keep the queue full, reaping and resubmitting as IOs complete",
     {
-      defaults: { default_run: true },
-      commands: with_sweep,
+      defaults: { default_run: true, zero: true },
+      commands: with_zero,
       axis: { default: [true, false], help: "overlap settings to try", example: "on,off" },
     },
   ),
@@ -183,7 +186,7 @@ export const bench_options: readonly AnyOption[] = [
     "schedule",
     "submit IOs one at a time instead of in batches",
     {
-      commands: with_sweep,
+      commands: with_zero,
       axis: { default: [false, true], help: "submit settings to try", example: "off,on" },
     },
   ),
@@ -195,7 +198,8 @@ export const bench_options: readonly AnyOption[] = [
     group: "schedule",
     help: "async pread/pwrite + wait with N threads per handle",
     defaultText: "unset: synchronous read/write",
-    commands: with_sweep,
+    defaults: { zero: 1 },
+    commands: with_zero,
     axis: {
       default: [1, 2, 4, 8],
       help: "io_parallel values to try; sync means unset",
@@ -239,15 +243,18 @@ export const bench_options: readonly AnyOption[] = [
     commands: bench_commands,
     apply: () => {},
   }),
-  flagSwitch("verbose", "verbose", "output", "print per-worker detail", { short: "v" }),
+  flagSwitch("verbose", "verbose", "output", "print per-worker detail", {
+    short: "v",
+    commands: with_zero,
+  }),
   option({
     name: "json",
     key: "json",
     type: path("FILE|-"),
     example: "out.json",
     group: "output",
-    help: "write the aiobench/1 JSON report to FILE, or to stdout with -",
-    commands: bench_commands,
+    help: "write the aiobench/1 JSON report (zero: aiobench-zero/1) to FILE, or to stdout with -",
+    commands: with_zero,
   }),
   flagSwitch(
     "latency",
@@ -267,7 +274,7 @@ export const bench_options: readonly AnyOption[] = [
   }),
   flagSwitch("validate", "validate", "safety", "check the data after the timed region"),
   flagSwitch("force", "force", "safety", "overwrite existing files and allow block devices"),
-  flagSwitch("keep", "keep", "safety", "keep the files aiobench created"),
+  flagSwitch("keep", "keep", "safety", "keep the files aiobench created", { commands: with_zero }),
   option({
     name: "engine",
     key: "engine",
@@ -276,7 +283,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "io_uring",
     group: "engine",
     help: "the IO engine; auto falls back with a printed reason",
-    commands: bench_commands,
+    commands: with_zero,
   }),
   option({
     name: "mpi",

@@ -51,6 +51,8 @@ export interface ParsedCommand {
   sweepOptions?: SweepOptions;
   /** compare only. */
   compare?: CompareOptions;
+  /** zero only: the benchmark options given (aio settings, engine, output), no defaults added. */
+  given?: Partial<BenchConfig>;
   /** Values of the options that aren't config fields (`rw`, `objective`, ...), by option name. */
   options?: Record<string, unknown>;
   /** help: the words after `help`; doctor: its PATH; otherwise empty (stray words are errors). */
@@ -221,6 +223,10 @@ export function parseArgs(argv: string[]): ParsedCommand {
     unexpectedWord(command, scanned.positional[0], after_switch ? previous : undefined);
   }
   const built = applyFlags(command, scanned.flags);
+  // zero builds no benchmark config: its defaults come from the DeepSpeed config (lib/zero/).
+  if (command === "zero") {
+    return { command, options: built.values, given: built.cfg, positional: [] };
+  }
   const config = completeConfig(built.cfg, {
     command,
     given: built.given,

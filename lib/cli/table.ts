@@ -6,6 +6,7 @@
  */
 import { compare_options } from "../compare/options.ts";
 import { sweep_options } from "../sweep/options.ts";
+import { zero_options } from "../zero/options.ts";
 import type { AnyOption } from "./option.ts";
 import { bench_options } from "./options.ts";
 
@@ -14,4 +15,5 @@ export const option_table: readonly AnyOption[] = [
   ...bench_options,
   ...sweep_options,
   ...compare_options,
+  ...zero_options,
 ];

@@ -10,7 +10,8 @@ import { errLine, writeLines } from "../common/output.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
 import { renderZeroReport } from "./html.ts";
 import { buildModel, type Model, shapeForParams } from "./model.ts";
-import { parseZeroArgs, type ZeroCli, zeroHelp } from "./options.ts";
+import type { ParsedCommand } from "../cli/parse.ts";
+import { type ZeroCli, zeroCliOf } from "./options.ts";
 import { planZero, type ZeroPlan } from "./plan.ts";
 import { planSummary, zeroDocument, zeroText } from "./report.ts";
 import { checkPaths, checkSpace, rankDirs, runZero, spaceNeeds, ZeroRunFailure } from "./run.ts";
@@ -157,16 +158,12 @@ export function planDocument(plan: ZeroPlan, version: string): Record<string, un
   };
 }
 
-/** Runs `aiobench zero ARGS`; returns the exit code (throws UsageError for bad input). */
+/** Runs `aiobench zero ...`; returns the exit code (throws UsageError for bad input). */
 export async function runZeroCommand(
-  argv: readonly string[],
+  parsed: ParsedCommand,
   options: ZeroCommandOptions,
 ): Promise<number> {
-  const cli = parseZeroArgs(argv);
-  if (cli.help) {
-    writeLines(Deno.stdout, [zeroHelp()]);
-    return EXIT.ok;
-  }
+  const cli = zeroCliOf(parsed);
   const settings = settingsFromCli(cli);
   const model = modelFromCli(cli);
   const plan = planZero(model, settings, { computeS: cli.computeS, updateS: cli.updateS });
