@@ -10,6 +10,7 @@ import type { BenchConfig } from "../common/types.ts";
 import { showValue, UsageError } from "../common/size.ts";
 import type { ScanKind, ScanSpec } from "./scan.ts";
 import type { ValueType } from "./values.ts";
+import { hasTarget } from "../run/targets.ts";
 
 /** The subcommands; `run` when none is given. */
 export type Command = "run" | "sweep" | "compare" | "doctor" | "zero" | "help" | "version";
@@ -51,9 +52,7 @@ export const sources: ReadonlyArray<{
   {
     name: "default_run",
     label: "in the default run",
-    applies: ({ config }) =>
-      config.readFile === undefined && config.writeFile === undefined &&
-      (config.folders ?? []).length === 0,
+    applies: ({ config }) => !hasTarget(config),
   },
   { name: "ds_aio", label: "with a target", applies: () => true },
 ];

@@ -11,6 +11,7 @@
  */
 import { engines, limits, workloads } from "../common/limits.ts";
 import { showValue, UsageError } from "../common/size.ts";
+import { hasTarget } from "../run/targets.ts";
 import type { BenchConfig, Workload } from "../common/types.ts";
 import { type AnyOption, bench_commands, type Command, option, type OptionDef } from "./option.ts";
 import {
@@ -118,9 +119,7 @@ export const bench_options: readonly AnyOption[] = [
     defaultText: "the read file's size; 1G for --folder",
     env: {
       name: "AIOBENCH_DEFAULT_SIZE",
-      when: (cfg) =>
-        cfg.readFile === undefined && cfg.writeFile === undefined &&
-        (cfg.folders ?? []).length === 0,
+      when: (cfg) => !hasTarget(cfg),
       hidden: true,
     },
     commands: bench_commands,
