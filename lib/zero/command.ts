@@ -187,7 +187,11 @@ export async function runZeroCommand(
   Deno.addSignalListener("SIGINT", sigint);
   Deno.addSignalListener("SIGTERM", sigterm);
   try {
-    writeLines(human, [planSummary(plan, ranks.length)]);
+    // Checked and said before any IO: the folders, and the space the swap files need.
+    checkPaths(plan);
+    const space = spaceNeeds(plan, ranks);
+    writeLines(human, [planSummary(plan, ranks.length), ...spaceLines(space, cli.keep)]);
+    checkSpace(space);
     const run = await runZero(plan, {
       ranks,
       steps: cli.steps,
@@ -201,7 +205,7 @@ export async function runZeroCommand(
       },
     });
     const doc = zeroDocument(run, { version: options.version });
-    writeLines(human, ["", ...spaceLines(run.space, run.kept), ...zeroText(doc, plan).slice(1)]);
+    writeLines(human, zeroText(doc, plan).slice(1));
     if (cli.json === "-") writeLines(Deno.stdout, [JSON.stringify(doc, null, 2)]);
     else if (cli.json) writeFile("--json", cli.json, JSON.stringify(doc, null, 2) + "\n");
     if (cli.report) writeFile("--report", cli.report, renderZeroReport(doc));
