@@ -6,6 +6,7 @@
  */
 import { dirname, resolve } from "node:path";
 import { EXIT } from "../common/exit.ts";
+import { detectLaunch, wantsMpi } from "../mpi/launch.ts";
 import { errLine, writeLines } from "../common/output.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
 import { renderZeroReport } from "./html.ts";
@@ -164,6 +165,7 @@ export async function runZeroCommand(
   options: ZeroCommandOptions,
 ): Promise<number> {
   const cli = zeroCliOf(parsed);
+  if (!cli.dryRun && underMpi()) return await runUnderMpi(cli, options.version);
   const settings = settingsFromCli(cli);
   const model = modelFromCli(cli);
   const plan = planZero(model, settings, { computeS: cli.computeS, updateS: cli.updateS });
@@ -190,7 +192,7 @@ export async function runZeroCommand(
     // Checked and said before any IO: the folders, and the space the swap files need.
     checkPaths(plan);
     const space = spaceNeeds(plan, ranks);
-    writeLines(human, [planSummary(plan, ranks.length), ...spaceLines(space, cli.keep)]);
+    writeLines(human, [planSummary(plan, ranks), ...spaceLines(space, cli.keep)]);
     checkSpace(space);
     const run = await runZero(plan, {
       ranks,
@@ -222,6 +224,45 @@ export async function runZeroCommand(
   }
 }
 
+/** Launched by mpiexec/srun with more than one rank (lib/mpi/launch.ts decides). */
+function underMpi(): boolean {
+  let env: Record<string, string> = {};
+  try {
+    env = Deno.env.toObject();
+  } catch {
+    return false; // no --allow-env: no launcher can be seen
+  }
+  return wantsMpi("auto", detectLaunch(env));
+}
+
+async function runUnderMpi(cli: ZeroCli, version: string): Promise<number> {
+  const { runZeroUnderMpi } = await import("./mpi.ts");
+  return await runZeroUnderMpi({
+    cli,
+    version,
+    settingsFor: (worldSize) => settingsFromCli({ ...cli, ranks: worldSize }),
+    model: () => modelFromCli(cli),
+    check: (plan) => {
+      checkOutputPath("--json", cli.json);
+      checkOutputPath("--report", cli.report);
+      checkPaths(plan);
+    },
+    emit: (plan, doc) => {
+      const human = cli.json === "-" ? Deno.stderr : Deno.stdout;
+      writeLines(human, [
+        planSummary(plan, doc.ranks.map((r) => r.rank), "by the MPI job"),
+        `under MPI: ${
+          (doc.env.mpi as { processes: number }).processes
+        } processes × ${cli.ranks} rank(s) each`,
+        ...zeroText(doc, plan).slice(1),
+      ]);
+      if (cli.json === "-") writeLines(Deno.stdout, [JSON.stringify(doc, null, 2)]);
+      else if (cli.json) writeFile("--json", cli.json, JSON.stringify(doc, null, 2) + "\n");
+      if (cli.report) writeFile("--report", cli.report, renderZeroReport(doc));
+    },
+  });
+}
+
 function spaceLines(space: ReturnType<typeof spaceNeeds>, kept: boolean): string[] {
   return space.map((s) =>
     `swap files: ${formatBytesHuman(s.neededBytes)} on ${s.paths.join(", ")} (${
@@ -232,7 +273,7 @@ function spaceLines(space: ReturnType<typeof spaceNeeds>, kept: boolean): string
 
 function dryRun(plan: ZeroPlan, cli: ZeroCli, ranks: number[], version: string): number {
   const human = cli.json === "-" ? Deno.stderr : Deno.stdout;
-  const lines = [planSummary(plan, ranks.length)];
+  const lines = [planSummary(plan, ranks)];
   checkPaths(plan);
   const space = spaceNeeds(plan, ranks);
   lines.push(...spaceLines(space, cli.keep).map((l) => l.replace(/; .*$/, "")));

@@ -595,7 +595,7 @@ function timeline(run: ZeroRunResult, phase: number): TimelineRank[] {
 export function zeroText(doc: ZeroDocument, plan: ZeroPlan): string[] {
   const lines: string[] = [];
   const n = doc.ranks_on_node;
-  lines.push(planSummary(plan, n));
+  lines.push(planSummary(plan, doc.ranks.map((r) => r.rank)));
   if (doc.steps.length > 0) {
     lines.push("");
     lines.push(
@@ -649,7 +649,7 @@ export function zeroText(doc: ZeroDocument, plan: ZeroPlan): string[] {
 }
 
 /** What the plan moves, in a few lines (also `--dry_run`'s output). */
-export function planSummary(plan: ZeroPlan, ranksOnNode: number): string {
+export function planSummary(plan: ZeroPlan, ranks: number[], where = "here"): string {
   const m = plan.model;
   const s = plan.settings;
   const p = plan.perRank;
@@ -657,9 +657,7 @@ export function planSummary(plan: ZeroPlan, ranksOnNode: number): string {
   const lines = [
     `model: GPT-style, ${m.shape.layers} layers × hidden ${m.shape.hidden}, vocab ${m.shape.vocab}: ${
       formatParams(m.params)
-    } parameters (${s.paramDtype}); ${s.worldSize} rank(s), ${ranksOnNode} on this node (${
-      rankList([...Array(ranksOnNode).keys()])
-    })`,
+    } parameters (${s.paramDtype}); ${s.worldSize} rank(s), ${rankList(ranks)} replayed ${where}`,
     `${
       offloadText(plan)
     }: ${plan.subGroups.length} sub-group(s) of up to ${s.subGroupSize} elements (${groups} on NVMe), ${plan.files.length} swap files per rank (${

@@ -50,6 +50,11 @@ export interface ZeroRunOptions {
   stepBarrier?: (phase: number) => Promise<void> | void;
   /** Seed of the data written. */
   seed?: number;
+  /**
+   * The caller already ran `checkPaths` (under MPI every process checks before any of them
+   * creates the shared folders, then they run together).
+   */
+  pathsChecked?: boolean;
 }
 
 /** One rank's folders. */
@@ -249,8 +254,13 @@ function makeFolders(dirs: RankDirs[], made: string[]): void {
       const parts: string[] = [];
       for (let p = dir; !exists(p); p = resolve(p, "..")) parts.unshift(p);
       for (const p of parts) {
-        Deno.mkdirSync(p);
-        made.push(p);
+        try {
+          Deno.mkdirSync(p);
+          made.push(p);
+        } catch (e) {
+          // Another process of the job made the shared part first.
+          if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        }
       }
       const probe = join(dir, ".o_direct_probe");
       try {
@@ -299,10 +309,41 @@ function cleanUp(plan: ZeroPlan, dirs: RankDirs[], made: string[]): string[] {
     try {
       Deno.removeSync(dir);
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) failed.push(dir);
+      // A shared folder still holding another process's rank folder: that process removes it.
+      if (!(e instanceof Deno.errors.NotFound || isNotEmpty(e))) failed.push(dir);
     }
   }
   return failed;
+}
+
+function isNotEmpty(e: unknown): boolean {
+  return e instanceof Error && /not empty|ENOTEMPTY|os error 39/i.test(e.message);
+}
+
+/**
+ * Removes the run folder under every nvme_path when it is empty (best effort): under MPI the
+ * processes share it, and the last one out finds it empty.
+ */
+export function removeRunFolders(plan: ZeroPlan): void {
+  const s = plan.settings;
+  const roots = new Set(
+    [...s.optimizerPaths, ...s.paramPaths].map((p) => join(resolve(p), run_folder)),
+  );
+  for (const root of roots) {
+    const inner = [
+      join(root, "zero_stage_3", "optimizer"),
+      join(root, "zero_stage_3", `${s.paramDtype}params`),
+      join(root, "zero_stage_3"),
+      root,
+    ];
+    for (const dir of inner) {
+      try {
+        Deno.removeSync(dir);
+      } catch {
+        // gone already, or another process's files are still there
+      }
+    }
+  }
 }
 
 function lanesOf(plan: ZeroPlan): LaneName[] {
@@ -328,9 +369,9 @@ export async function runZero(
   const ranks = options.ranks ?? [...Array(plan.settings.worldSize).keys()];
   const steps = options.steps ?? 3;
   if (!(Number.isSafeInteger(steps) && steps >= 1)) throw new RangeError("steps must be >= 1");
-  checkPaths(plan);
+  if (!options.pathsChecked) checkPaths(plan);
   const space = spaceNeeds(plan, ranks);
-  checkSpace(space);
+  if (!options.pathsChecked) checkSpace(space);
   const engine = chooseEngine(options.engine ?? "auto");
   const dirs = rankDirs(plan, ranks);
   const made: string[] = [];
