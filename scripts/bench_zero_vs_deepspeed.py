@@ -10,14 +10,18 @@ Usage (scripts/bench_zero_vs_deepspeed.sh runs it):
       [--pinning stock|emulated]
 
 --pinning stock runs DeepSpeed unchanged; without a GPU its CPU accelerator reports no tensor as
-pinned, and the swapper asserts that its buffers are. --pinning emulated makes the accelerator
-call a tensor pinned when its storage came from `pin_memory` (what pinning means to the
-swapper); the IO path is DeepSpeed's, unchanged (its C++ op copies unpinned buffers through its
-own page-locked bounce buffer, as it does for any CPU tensor it doesn't manage).
+pinned, and the swapper asserts that its buffers are. --pinning emulated gives `pin_memory` what
+it gives on a GPU machine: page-locked memory, here from the page-locked allocator of the
+swapper's first aio handle (`new_cpu_locked_tensor`, mlock'ed), and `is_pinned` says so. That
+handle's C++ op then moves those buffers without a copy; a handle that doesn't manage a buffer
+(the pipelined swapper's read handle) copies it through its own page-locked bounce buffer, as it
+does for any CPU tensor. The IO path is DeepSpeed's, unchanged. Needs `ulimit -l` unlimited
+(DeepSpeed's mlock failures would otherwise turn into IO on a null buffer).
 """
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 import traceback
@@ -32,6 +36,8 @@ os.environ.setdefault("MASTER_PORT", "29561")
 import torch  # noqa: E402
 import deepspeed  # noqa: E402
 from deepspeed.accelerator import get_accelerator  # noqa: E402
+from deepspeed.ops.op_builder import AsyncIOBuilder  # noqa: E402
+from deepspeed.runtime.swap_tensor import partitioned_optimizer_swapper, pipelined_optimizer_swapper  # noqa: E402
 from deepspeed.runtime.swap_tensor.aio_config import get_aio_config  # noqa: E402
 from deepspeed.runtime.swap_tensor.partitioned_optimizer_swapper import (  # noqa: E402
     PartitionedOptimizerSwapper, )
@@ -72,14 +78,39 @@ class CountingHandle:
         return counts
 
 
-def emulate_pinning():
-    """The CPU accelerator never pins; make `pin_memory` mark a storage and `is_pinned` read it."""
+def emulate_pinning(aio_config):
+    """`pin_memory` returns page-locked memory from the first aio handle the swapper creates (made
+    here, before the swapper's buffers); `is_pinned` is true for such memory."""
+    real = AsyncIOBuilder().load(verbose=False)
+    first = real.aio_handle(block_size=aio_config["block_size"],
+                            queue_depth=aio_config["queue_depth"],
+                            single_submit=aio_config["single_submit"],
+                            overlap_events=aio_config["overlap_events"],
+                            intra_op_parallelism=aio_config["intra_op_parallelism"])
+    handed = []
+
+    class Op:
+
+        def aio_handle(self, **kwargs):
+            handle = first if not handed else real.aio_handle(**kwargs)
+            handed.append(handle)
+            return handle
+
+    class Builder:
+
+        def load(self, verbose=True):
+            return Op()
+
+    partitioned_optimizer_swapper.AsyncIOBuilder = Builder
+    pipelined_optimizer_swapper.AsyncIOBuilder = Builder
     accelerator = get_accelerator()
     pinned = set()
 
     def pin_memory(tensor, align_bytes=1):
-        pinned.add(tensor.untyped_storage().data_ptr())
-        return tensor
+        locked = first.new_cpu_locked_tensor(tensor.numel(), tensor).view(tensor.shape)
+        locked.copy_(tensor)
+        pinned.add(locked.untyped_storage().data_ptr())
+        return locked
 
     def is_pinned(tensor):
         return tensor.numel() > 0 and tensor.untyped_storage().data_ptr() in pinned
@@ -113,7 +144,13 @@ def main():
     args = ap.parse_args()
     plan = json.load(open(args.plan))
     config = json.load(open(args.config))
-    out = {"deepspeed": deepspeed.__version__, "torch": torch.__version__, "pinning": args.pinning}
+    memlock = resource.getrlimit(resource.RLIMIT_MEMLOCK)[0]
+    out = {
+        "deepspeed": deepspeed.__version__,
+        "torch": torch.__version__,
+        "pinning": args.pinning,
+        "memlock": "unlimited" if memlock == resource.RLIM_INFINITY else memlock,
+    }
     try:
         run(plan, config, args, out)
         out["completed"] = True
@@ -127,13 +164,13 @@ def main():
 
 
 def run(plan, config, args, out):
-    if args.pinning == "emulated":
-        emulate_pinning()
     deepspeed.init_distributed(dist_backend="gloo", auto_mpi_discovery=False, verbose=False)
     zero = config["zero_optimization"]
     opt = zero["offload_optimizer"]
     swap_config = DeepSpeedZeroOffloadOptimizerConfig(**opt)
     aio_config = get_aio_config(config)
+    if args.pinning == "emulated":
+        emulate_pinning(aio_config)
     groups = [g for g in plan["sub_groups"]]
     fp32 = []
     for g in groups:
@@ -141,7 +178,8 @@ def run(plan, config, args, out):
         t.ds_id = g["id"]
         fp32.append(t)
     swappable = [i for i, g in enumerate(groups) if g["swappable"]]
-    next_of = {i: (swappable[k + 1] if k + 1 < len(swappable) else None) for k, i in enumerate(swappable)}
+    # stage3.py _create_next_swappable_fp32_groups: the next swappable sub-group's fp32 tensor.
+    next_of = {i: (fp32[swappable[k + 1]] if k + 1 < len(swappable) else None) for k, i in enumerate(swappable)}
     optimizer = Optimizer()
     swapper_type = PipelinedOptimizerSwapper if swap_config.pipeline else PartitionedOptimizerSwapper
     base = os.path.join(opt["nvme_path"], "zero_stage_3")
