@@ -165,6 +165,9 @@ for v in variants:
     print(f"\nDeepSpeed {ds['swapper']}, pinning emulated, memlock {ds.get('memlock')}: its seconds include "
           "its memory copies (each gradient into its swap buffers; a bounce copy of every request on a "
           "handle that doesn't manage the buffer)")
+    fds = [s["open_fds"] for s in ds["steps"]]
+    print(f"DeepSpeed's process had {fds[0]} open file descriptors after its first step and "
+          f"{fds[-1]} after its last ({ds['steps'][-1]['requests']} requests per step)")
     first = ds["steps"][0]
     print(f"\nDeepSpeed's first step (no Adam state yet): {first['read_bytes']} B read, "
           f"{first['write_bytes']} B written, {first['step_s']:.3f} s (aiobench replays later steps only)\n")
