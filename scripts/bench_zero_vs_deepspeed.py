@@ -15,8 +15,9 @@ it gives on a GPU machine: page-locked memory, here from the page-locked allocat
 swapper's first aio handle (`new_cpu_locked_tensor`, mlock'ed), and `is_pinned` says so. That
 handle's C++ op then moves those buffers without a copy; a handle that doesn't manage a buffer
 (the pipelined swapper's read handle) copies it through its own page-locked bounce buffer, as it
-does for any CPU tensor. The IO path is DeepSpeed's, unchanged. Needs `ulimit -l` unlimited
-(DeepSpeed's mlock failures would otherwise turn into IO on a null buffer).
+does for any CPU tensor. The IO path is DeepSpeed's, unchanged. Needs `ulimit -l` unlimited, or
+the wrapper's no-op mlock (DeepSpeed's mlock failures would otherwise turn into IO on a null
+buffer, which it doesn't check).
 """
 import argparse
 import json
@@ -150,6 +151,7 @@ def main():
         "torch": torch.__version__,
         "pinning": args.pinning,
         "memlock": "unlimited" if memlock == resource.RLIM_INFINITY else memlock,
+        "mlock_shim": os.environ.get("LD_PRELOAD", "") != "",
     }
     try:
         run(plan, config, args, out)
