@@ -154,6 +154,8 @@ export interface WorkerResult {
   cpuSystemSeconds: number;
   sqesSubmitted: number;
   enterCalls: number;
+  /** IORING_SETUP_* flags of the worker's io_uring rings by name (empty for other engines). */
+  ringSetupFlags?: string[];
   shortResubmits: number;
   /** The run was stopped before this worker finished its loops. */
   partial: boolean;
@@ -225,6 +227,14 @@ export interface OpResult {
     /** The IO threads' own system CPU seconds. */
     threads_sys_s?: number;
   };
+  /**
+   * Engine calls over the timed region (io_uring_enter, io_submit + io_getevents, or
+   * pread/pwrite) and IOs per call as t/io_uring's IOS/call: submitted per call, completed per
+   * call.
+   */
+  ios_per_call?: { calls: number; submitted: number; completed: number };
+  /** IORING_SETUP_* flags of the rings that did the IO (empty for libaio and psync). */
+  ring_setup_flags?: string[];
   /** IOs that failed, over all workers. */
   errors: number;
   /** Some worker was stopped before it finished its loops. */

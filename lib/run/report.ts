@@ -57,6 +57,8 @@ export function aggregate(op: Workload, workers: WorkerResult[], cpu?: ProcessCp
       threads_user_s: threadsUser,
       threads_sys_s: threadsSys,
     },
+    ios_per_call: iosPerCall(workers, ios),
+    ring_setup_flags: workers[0]?.ringSetupFlags ?? [],
     errors: workers.reduce((s, w) => s + w.errors, 0),
     latency_histogram: histogram,
     partial: workers.some((w) => w.partial),
@@ -113,6 +115,27 @@ export function validationLine(r: OpResult): string | undefined {
     return `${what}: ok, but ${v.unchecked_workers} worker(s) stopped before checking`;
   }
   return `${what}: ok`;
+}
+
+/** Engine calls and t/io_uring's IOS/call (submitted and completed IOs per call). */
+function iosPerCall(workers: WorkerResult[], ios: number): OpResult["ios_per_call"] {
+  const calls = workers.reduce((s, w) => s + w.enterCalls, 0);
+  const sqes = workers.reduce((s, w) => s + w.sqesSubmitted, 0);
+  return {
+    calls,
+    submitted: calls > 0 ? sqes / calls : 0,
+    completed: calls > 0 ? ios / calls : 0,
+  };
+}
+
+/** "IOS/call 31.5 submitted / 0.97 completed over 1056 engine calls (t/io_uring's IOS/call)" */
+export function iosPerCallLine(r: OpResult): string | undefined {
+  const c = r.ios_per_call;
+  if (!c || c.calls === 0) return undefined;
+  const flags = r.ring_setup_flags?.length ? `; ring setup ${r.ring_setup_flags.join("|")}` : "";
+  return `${r.op}: IOS/call ${c.submitted.toFixed(2)} submitted / ${
+    c.completed.toFixed(2)
+  } completed over ${c.calls} engine calls${flags}`;
 }
 
 /** Worker 0's reading of the process CPU over the timed region, when it took one. */

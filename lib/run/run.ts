@@ -6,8 +6,8 @@
  */
 import { AioError } from "../../ffi/errors.ts";
 import { AioFile } from "../../ffi/file.ts";
-import { type NativeEngine, probeEngine } from "../../ffi/handle.ts";
-import { nativeInfo } from "../../ffi/native.ts";
+import { ioUringSetupFlags, type NativeEngine, probeEngine } from "../../ffi/handle.ts";
+import { nativeBuildMode, nativeInfo } from "../../ffi/native.ts";
 import { configToJson } from "./config.ts";
 import { captureEnv, envHeader, envToJson } from "./env.ts";
 import {
@@ -23,7 +23,7 @@ import {
 import { gpuEnv, gpuPlanFor, prepareGpu } from "../gpu/prepare.ts";
 import { attachGpu, gpuLine } from "../gpu/report.ts";
 import { runPool } from "../tasklets/pool.ts";
-import { aggregate, validationVerdict } from "./report.ts";
+import { aggregate, iosPerCallLine, validationVerdict } from "./report.ts";
 import type { TaskSpec } from "../tasklets/schedule.ts";
 import { patternSeed, taskSpec } from "./tasks.ts";
 import { writes } from "../tasklets/schedule.ts";
@@ -245,6 +245,8 @@ export async function runBenchmark(
         if (outcome.stopped) r.partial = true;
         if (config.validate) r.validate = validationVerdict(outcome.results);
         results.push(r);
+        const calls = iosPerCallLine(r);
+        if (calls) log(calls);
         const mismatch = r.validate?.first_mismatch;
         if (mismatch) throw new RunFailure(`--validate: ${mismatch.message}`, document());
       }
@@ -291,9 +293,23 @@ async function describe(
     engine_reason: engine.reason,
     io_uring_options: ioUringOptions,
     o_direct: !config.buffered,
-    native_library: nativeInfo(),
+    io_uring_setup_flags: ringFlags(engine.engine, config),
+    native_library: { ...nativeInfo(), build: nativeBuildMode() },
     summary: envHeader(info),
   };
+}
+
+/**
+ * The io_uring setup flags the handles' rings get here (the step-by-step fallback's result, or
+ * SQPOLL's own); null when the engine isn't io_uring.
+ */
+function ringFlags(engine: NativeEngine, config: BenchConfig): string[] | null {
+  if (engine !== "io_uring") return null;
+  if (config.sqthreadPoll) {
+    return config.sqthreadPollCpu !== undefined ? ["SQPOLL", "SQ_AFF"] : ["SQPOLL"];
+  }
+  const flags = ioUringSetupFlags();
+  return Array.isArray(flags) ? flags : null;
 }
 
 /** Whether an error is one to show as a single line (no stack). */

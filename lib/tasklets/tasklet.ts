@@ -196,6 +196,7 @@ function result(ctx: TaskContext, m: LoopTotals): WorkerResult {
     cpuSystemSeconds: s.cpuSystemSeconds,
     sqesSubmitted: s.sqesSubmitted,
     enterCalls: s.enterCalls,
+    ringSetupFlags: s.ringSetupFlags,
     shortResubmits: s.shortResubmits,
     partial: m.partial,
     loopsDone: m.loops,
