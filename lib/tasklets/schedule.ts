@@ -78,6 +78,7 @@ export function preHandle(spec: TaskSpec): TaskContext {
   const file = AioFile.open(spec.path, { write: writes(spec.workload), direct: spec.direct });
   let buffer: AlignedBuffer | undefined;
   try {
+    if (writes(spec.workload)) presize(file, spec.ioSizeBytes);
     buffer = AlignedBuffer.alloc(spec.buffer.bytes, {
       lock: spec.buffer.lock,
       hugePages: spec.buffer.hugePages,
@@ -92,6 +93,17 @@ export function preHandle(spec: TaskSpec): TaskContext {
     file.close();
     throw e;
   }
+}
+
+/**
+ * Gives a write target its final size before the timed region (as fio lays out its files), so
+ * no timed write extends the file: an extending O_DIRECT write can't be issued without blocking
+ * (io_uring hands every one to a worker thread) and serializes on the inode. The blocks are
+ * still allocated by the timed writes; an existing file that is long enough is left alone.
+ */
+function presize(file: AioFile, bytes: number): void {
+  const st = AioFile.stat(file.path);
+  if (st.isFile && st.size < bytes) file.truncate(bytes);
 }
 
 /** post_handle: release what pre built. */
