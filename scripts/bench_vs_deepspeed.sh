@@ -57,8 +57,11 @@ while [ $# -gt 0 ]; do
 done
 case "$ds" in auto|legacy|ds_io) ;; *) die "--ds $ds: use auto, legacy or ds_io" ;; esac
 
-# DeepSpeed and torch, in a venv of their own.
-venv="$root/.tools/dsvenv"
+# DeepSpeed and torch, in a venv of their own. Paths are resolved (.tools may be a symlink): the
+# op's JIT build is keyed on its include paths, and another spelling of the same venv rebuilds it.
+mkdir -p "$root/.tools"
+tools="$(realpath "$root/.tools")"
+venv="$tools/dsvenv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import deepspeed, torch" 2>/dev/null; then
   command -v python3 >/dev/null || die "python3 is needed to install DeepSpeed (apt-get install python3-venv)"
   echo "$me: installing torch $torch_version and deepspeed $deepspeed_version into .tools/dsvenv (once)" >&2
@@ -72,22 +75,25 @@ if [ ! -e /usr/include/libaio.h ]; then
   echo "$me: installing libaio-dev (DeepSpeed's async_io op builds against it)" >&2
   apt-get install -y -q libaio-dev >&2 || { apt-get update -q >&2 && apt-get install -y -q libaio-dev >&2; }
 fi
-export TORCH_EXTENSIONS_DIR="$root/.tools/torch_extensions"
+# One build directory per venv path: torch keys the op's build on its include paths, so two
+# spellings of one venv sharing a directory would rebuild it back and forth (and a build killed
+# midway leaves a lock file that makes every later load wait).
+export TORCH_EXTENSIONS_DIR="$tools/torch_extensions/$(printf %s "$venv" | sha256sum | cut -c1-12)"
 mkdir -p "$TORCH_EXTENSIONS_DIR"
-lock=()
-[ -e /work/cpu.lock ] && lock=(--lock /work/cpu.lock)
-if ! "$venv/bin/python" -c "import glob,sys; sys.exit(0 if glob.glob('$TORCH_EXTENSIONS_DIR/*/async_io/async_io*.so') or glob.glob('$TORCH_EXTENSIONS_DIR/async_io/async_io*.so') else 1)"; then
-  echo "$me: building DeepSpeed's async_io op (once; about 6 minutes on 2 cores)" >&2
-  ${lock:+flock /work/cpu.lock} "$venv/bin/python" -c \
-    "from deepspeed.ops.op_builder import AsyncIOBuilder; AsyncIOBuilder().load()" >&2
-fi
+lock=() lock_cmd=()
+[ -e /work/cpu.lock ] && lock=(--lock /work/cpu.lock) lock_cmd=(flock /work/cpu.lock)
+# Loading the op builds it when it is missing or stale (about 6 minutes on 2 cores), else returns.
+echo "$me: loading DeepSpeed's async_io op (built on first use: about 6 minutes on 2 cores)" >&2
+"${lock_cmd[@]}" "$venv/bin/python" -c \
+  "from deepspeed.ops.op_builder import AsyncIOBuilder; AsyncIOBuilder().load()" >&2 2>/dev/null \
+  || die "DeepSpeed's async_io op did not build; run: $venv/bin/python -c 'from deepspeed.ops.op_builder import AsyncIOBuilder; AsyncIOBuilder().load()'"
 
 # The legacy scripts: from the pip package if it ever ships them, else .tools/ds_aio_legacy/,
 # else a download of the pinned commit (checked); without them, ds_io.
 legacy_dir=""
 pkg_test="$("$venv/bin/python" -c "import deepspeed, os; print(os.path.join(os.path.dirname(deepspeed.__file__), 'ops/csrc/aio/py_test'))")"
 fetch_legacy() {
-  local into="$root/.tools/ds_aio_legacy" entry name sum
+  local into="$tools/ds_aio_legacy" entry name sum
   mkdir -p "$into.part"
   for entry in "${legacy_files[@]}"; do
     name="${entry%% *}" sum="${entry##* }"
@@ -100,12 +106,12 @@ fetch_legacy() {
 if [ "$ds" != ds_io ]; then
   if [ -f "$pkg_test/test_ds_aio.py" ] && grep -q -- "--read_file" "$pkg_test/test_ds_aio.py"; then
     legacy_dir="$pkg_test"
-  elif [ -f "$root/.tools/ds_aio_legacy/test_ds_aio.py" ]; then
-    legacy_dir="$root/.tools/ds_aio_legacy"
+  elif [ -f "$tools/ds_aio_legacy/test_ds_aio.py" ]; then
+    legacy_dir="$tools/ds_aio_legacy"
   elif fetch_legacy 2>/dev/null; then
-    legacy_dir="$root/.tools/ds_aio_legacy"
+    legacy_dir="$tools/ds_aio_legacy"
   else
-    rm -rf "$root/.tools/ds_aio_legacy.part"
+    rm -rf "$tools/ds_aio_legacy.part"
     [ "$ds" = legacy ] && die "DeepSpeed's legacy ds_aio scripts are not in the pip package and could not be downloaded; use --ds ds_io"
     echo "$me: the legacy ds_aio scripts are not available here: comparing with ds_io (deepspeed.nvme)" >&2
   fi
