@@ -45,10 +45,12 @@ export function install(name: MpiInstall["name"]): MpiInstall | null {
   return mpi.installs.find((i) => i.name === name) ?? null;
 }
 
-/** Why an MPI test of `name` can't run here, or null when it can. */
-export function missingReason(name: MpiInstall["name"]): string | null {
-  if (install(name)) return null;
-  return mpi.missing ?? `${name} is not installed (scripts/install_mpi.sh ${name})`;
+/** Why an MPI test of `name` can't run here, or undefined when it can. */
+export function missingReason(name: MpiInstall["name"]): string | undefined {
+  if (install(name)) return undefined;
+  const why = (mpi.missing ?? "").split("; ").find((line) => line.includes(` ${name}: `));
+  return why?.replace("install_mpi.sh: ", "") ??
+    `${name} is not installed (scripts/install_mpi.sh)`;
 }
 
 /** mpiexec's options before the programs: oversubscribe 2 cores; Open MPI refuses root without a flag. */

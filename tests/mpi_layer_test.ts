@@ -2,6 +2,7 @@
 // steps, gather, stop notices and bounded waits under real mpiexec with Open MPI's ABI, MPICH's
 // ABI and the MPI-5 standard ABI (MPICH's libmpi_abi.so).
 import assert from "node:assert/strict";
+import { testUnless } from "./_helpers.ts";
 import { join } from "node:path";
 import { detectLaunch, libraryNames, wantsMpi } from "../lib/mpi/launch.ts";
 import { denoRun, install, launch, missingReason, type MpiInstall } from "./_mpi.ts";
@@ -75,10 +76,10 @@ function lastJson(stdout: string): Record<string, unknown> {
 }
 
 for (const v of variants) {
-  Deno.test({
-    name: `MPI layer under mpiexec -n 3, ${v.label}: ranks, host, steps, gather, stop notices`,
-    ignore: missingReason(v.mpi) !== null,
-    async fn() {
+  testUnless(
+    missingReason(v.mpi),
+    `MPI layer under mpiexec -n 3, ${v.label}: ranks, host, steps, gather, stop notices`,
+    async () => {
       const m = install(v.mpi)!;
       const env = envFor(v, m);
       const basic = await launch(m, [{ n: 3, argv: denoRun("tests/_mpi_rank.ts", ["basic"]) }], {
@@ -114,13 +115,13 @@ for (const v of variants) {
         assert.ok(r.heardMs >= 0 && r.heardMs < 1000, `rank ${r.rank} heard in ${r.heardMs} ms`);
       }
     },
-  });
+  );
 }
 
-Deno.test({
-  name: "MPI layer: a rank that never arrives ends the job at the deadline with one line (MPICH)",
-  ignore: missingReason("mpich") !== null,
-  async fn() {
+testUnless(
+  missingReason("mpich"),
+  "MPI layer: a rank that never arrives ends the job at the deadline with one line (MPICH)",
+  async () => {
     const m = install("mpich")!;
     const r = await launch(m, [{ n: 2, argv: denoRun("tests/_mpi_rank.ts", ["hang"]) }], {
       env: { AIOBENCH_MPI_TIMEOUT: "2" },
@@ -138,4 +139,4 @@ Deno.test({
       r.stderr,
     );
   },
-});
+);

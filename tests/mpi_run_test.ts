@@ -11,6 +11,7 @@ import {
   runCli,
   sha256Sync,
   tempDir,
+  testUnless,
   writeRandomFile,
 } from "./_helpers.ts";
 import {
@@ -51,10 +52,10 @@ const cases: Case[] = [
 ];
 
 for (const c of cases) {
-  Deno.test({
-    name: `mpiexec -n ${c.ranks} (${c.mpi}): one report across ranks, per-rank files, none left`,
-    ignore: missingReason(c.mpi) !== null,
-    async fn() {
+  testUnless(
+    missingReason(c.mpi),
+    `mpiexec -n ${c.ranks} (${c.mpi}): one report across ranks, per-rank files, none left`,
+    async () => {
       const m = install(c.mpi)!;
       const dir = tempDir("aiobench_mpi_");
       try {
@@ -114,13 +115,13 @@ for (const c of cases) {
         removeDir(dir);
       }
     },
-  });
+  );
 }
 
-Deno.test({
-  name: "mpiexec -n 2 (MPICH ABI, libmpi.so.12): a shared --read_file is read by every rank",
-  ignore: missingReason("mpich") !== null,
-  async fn() {
+testUnless(
+  missingReason("mpich"),
+  "mpiexec -n 2 (MPICH ABI, libmpi.so.12): a shared --read_file is read by every rank",
+  async () => {
     const m = install("mpich")!;
     const dir = tempDir("aiobench_mpi_");
     try {
@@ -141,13 +142,13 @@ Deno.test({
       removeDir(dir);
     }
   },
-});
+);
 
 for (const name of ["openmpi", "mpich"] as const) {
-  Deno.test({
-    name: `MPMD launch (${name}): rank 1 with a missing file ends the job in one line naming it`,
-    ignore: missingReason(name) !== null,
-    async fn() {
+  testUnless(
+    missingReason(name),
+    `MPMD launch (${name}): rank 1 with a missing file ends the job in one line naming it`,
+    async () => {
       const m = install(name)!;
       const dir = tempDir("aiobench_mpi_");
       try {
@@ -171,7 +172,7 @@ for (const name of ["openmpi", "mpich"] as const) {
         removeDir(dir);
       }
     },
-  });
+  );
 }
 
 async function sleep(ms: number): Promise<void> {
@@ -206,10 +207,10 @@ async function interrupt(m: MpiInstall, dir: string, ranks: number) {
   };
 }
 
-Deno.test({
-  name: "Ctrl-C on MPICH's mpiexec: every rank stops, one partial report, exit 130, no files left",
-  ignore: missingReason("mpich") !== null,
-  async fn() {
+testUnless(
+  missingReason("mpich"),
+  "Ctrl-C on MPICH's mpiexec: every rank stops, one partial report, exit 130, no files left",
+  async () => {
     const m = install("mpich")!;
     const dir = tempDir("aiobench_mpi_");
     try {
@@ -224,12 +225,12 @@ Deno.test({
       removeDir(dir);
     }
   },
-});
+);
 
-Deno.test({
-  name: "Ctrl-C on Open MPI's mpiexec (SIGTERM, then SIGKILL soon after): no rank's files left",
-  ignore: missingReason("openmpi") !== null,
-  async fn() {
+testUnless(
+  missingReason("openmpi"),
+  "Ctrl-C on Open MPI's mpiexec (SIGTERM, then SIGKILL soon after): no rank's files left",
+  async () => {
     const m = install("openmpi")!;
     const dir = tempDir("aiobench_mpi_");
     try {
@@ -241,7 +242,7 @@ Deno.test({
       removeDir(dir);
     }
   },
-});
+);
 
 Deno.test("outside MPI nothing changes: no mpi line, ds_aio's <write_file>.<worker> names", async () => {
   const dir = tempDir("aiobench_mpi_");
@@ -263,10 +264,10 @@ Deno.test("outside MPI nothing changes: no mpi line, ds_aio's <write_file>.<work
   }
 });
 
-Deno.test({
-  name: "EIO on rank 1 in the middle of a 30 s run (MPICH): the job ends in seconds, one line",
-  ignore: missingReason("mpich") !== null,
-  async fn() {
+testUnless(
+  missingReason("mpich"),
+  "EIO on rank 1 in the middle of a 30 s run (MPICH): the job ends in seconds, one line",
+  async () => {
     const m = install("mpich")!;
     const dir = tempDir("aiobench_mpi_");
     try {
@@ -290,4 +291,4 @@ Deno.test({
       removeDir(dir);
     }
   },
-});
+);

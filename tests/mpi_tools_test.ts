@@ -2,7 +2,7 @@
 // can run in its own UTS namespace (unshare -u) with its own host name, so the per-host tables
 // and the differences between hosts are tested on one machine.
 import assert from "node:assert/strict";
-import { isRoot, lines, listing, removeDir, tempDir } from "./_helpers.ts";
+import { isRoot, lines, listing, removeDir, tempDir, testUnless } from "./_helpers.ts";
 import { denoRun, install, launch, missingReason } from "./_mpi.ts";
 import type { BenchResult } from "../lib/common/types.ts";
 import type { SweepDocument } from "../lib/sweep/rank.ts";
@@ -17,20 +17,20 @@ function onHost(host: string, args: string[]): string[] {
   return ["unshare", "-u", "sh", "-c", `hostname ${host} && exec ${command}`];
 }
 
-const unshareMissing = (() => {
+const unshareMissing: string | undefined = (() => {
   if (!isRoot()) return "needs root (unshare -u for a second host name)";
   try {
     const ok = new Deno.Command("unshare", { args: ["-u", "true"] }).outputSync().success;
-    return ok ? null : "unshare -u fails here";
+    return ok ? undefined : "unshare -u fails here";
   } catch {
     return "no unshare";
   }
 })();
 
-Deno.test({
-  name: "sweep across 2 ranks (MPICH): each point runs on every rank, rank 0 reports once",
-  ignore: missingReason("mpich") !== null,
-  async fn() {
+testUnless(
+  missingReason("mpich"),
+  "sweep across 2 ranks (MPICH): each point runs on every rank, rank 0 reports once",
+  async () => {
     const m = install("mpich")!;
     const dir = tempDir("aiobench_mpi_");
     try {
@@ -74,12 +74,12 @@ Deno.test({
       removeDir(dir);
     }
   },
-});
+);
 
-Deno.test({
-  name: "doctor on 2 hosts (MPICH, unshare -u): one summary, the differing facts called out",
-  ignore: missingReason("mpich") !== null || unshareMissing !== null,
-  async fn() {
+testUnless(
+  missingReason("mpich") ?? unshareMissing,
+  "doctor on 2 hosts (MPICH, unshare -u): one summary, the differing facts called out",
+  async () => {
     const m = install("mpich")!;
     const r = await launch(m, [
       { n: 1, argv: aiobench(["doctor", "/var/tmp"]) },
@@ -98,12 +98,12 @@ Deno.test({
     assert.ok(out.some((l) => l.startsWith("aiobench-b ") && /\btmpfs\b/.test(l)), r.stdout);
     assert.ok(out.includes("aiobench-b (rank 1):"), "the host's own warnings follow");
   },
-});
+);
 
-Deno.test({
-  name: "a run on 2 hosts (Open MPI, unshare -u): per-host totals add up to the job's bytes",
-  ignore: missingReason("openmpi") !== null || unshareMissing !== null,
-  async fn() {
+testUnless(
+  missingReason("openmpi") ?? unshareMissing,
+  "a run on 2 hosts (Open MPI, unshare -u): per-host totals add up to the job's bytes",
+  async () => {
     const m = install("openmpi")!;
     const dirs = [tempDir("aiobench_mpi_a_"), tempDir("aiobench_mpi_b_")];
     try {
@@ -129,4 +129,4 @@ Deno.test({
       for (const dir of dirs) removeDir(dir);
     }
   },
-});
+);
