@@ -211,6 +211,28 @@ function detectAbi(path: string, address: (symbol: string) => bigint): AbiTable 
   return { name: "mpich", ...MPICH_ABI };
 }
 
+let yielder: { sched_yield: () => number } | null = null;
+
+/**
+ * sched_yield(2): lets another thread that is ready to run on this core go first (what MPI
+ * implementations do while they poll on a crowded host). A no-op where libc can't be loaded.
+ */
+export function yieldCpu(): void {
+  if (yielder === null) {
+    try {
+      yielder = Deno.dlopen(
+        "libc.so.6",
+        {
+          sched_yield: { parameters: [], result: "i32" },
+        } as const,
+      ).symbols;
+    } catch {
+      yielder = { sched_yield: () => 0 };
+    }
+  }
+  yielder.sched_yield();
+}
+
 /** One nonblocking operation in flight; its buffers stay referenced until it completes. */
 export class MpiRequest {
   /** MPI_Request storage (an int for MPICH, a pointer otherwise). */

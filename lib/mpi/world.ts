@@ -14,12 +14,19 @@
  *   results, which ends the unit. `close` drains the notices and calls MPI_Finalize.
  *
  * Only the main thread calls MPI (MPI_THREAD_FUNNELED). No wait is unbounded: each request is
- * polled with MPI_Test (spinning for up to 0.5 ms, then sleeping up to 1 ms, yielding to the event loop
- * every 10 ms) until a deadline, and a deadline that passes aborts the job with one line.
+ * polled with MPI_Test (for 0.5 ms without sleeping, then sleeping up to 1 ms, yielding to the
+ * event loop every 10 ms) until a deadline, and a deadline that passes aborts the job with one
+ * line.
  *
  * @module
  */
-import { type MpiAbiName, MpiLibrary, MpiLoadError, type MpiRequest } from "../../ffi/mpi.ts";
+import {
+  type MpiAbiName,
+  MpiLibrary,
+  MpiLoadError,
+  type MpiRequest,
+  yieldCpu,
+} from "../../ffi/mpi.ts";
 import {
   chooseLibrary,
   detectLaunch,
@@ -64,13 +71,11 @@ export interface WorldOptions {
   timeoutS?: number;
 }
 
-// How long a wait spins on MPI_Test before it sleeps between polls: ranks usually arrive within
-// it, and progress in shared-memory MPI happens only inside our MPI_Test calls. On a host with
-// fewer cores than its ranks' threads a spinning rank takes the core another rank's IO needs, so
-// there it only spins briefly.
+// How long a wait polls MPI_Test without sleeping: ranks usually arrive within it, and progress
+// in shared-memory MPI happens only inside our MPI_Test calls. On a crowded host (fewer cores than
+// its ranks' threads) each poll yields the core first, so a waiting rank doesn't take the core
+// another rank's IO needs; after it, sleeps between polls grow from 20 µs to 1 ms.
 const SPIN_MS = 0.5;
-const SPIN_MS_CROWDED = 0.02;
-/** The first sleep between polls once spinning is over; sleeps then grow to a quarter of the wait. */
 const SLEEP_MS_MIN = 0.02;
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -113,7 +118,7 @@ export class MpiWorld {
   #timer: ReturnType<typeof setInterval> | undefined;
   #steps = 0;
   #closed = false;
-  #spinMs = SPIN_MS;
+  #crowded = false;
   #hosts: string[] = [];
   #localSize = 1;
 
@@ -176,12 +181,12 @@ export class MpiWorld {
     return this.#hosts;
   }
 
-  /** Gathers the hosts once; a crowded host (ranks × 2 threads > cores) spins less. */
+  /** Gathers the hosts once; on a crowded host (ranks × 2 threads > cores) polls yield the core. */
   async #learnHosts(): Promise<void> {
     this.#hosts = await this.allgather(this.host);
     this.#localSize = this.#hosts.filter((h) => h === this.host).length;
     const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
-    if (this.#localSize * 2 > cores) this.#spinMs = SPIN_MS_CROWDED;
+    this.#crowded = this.#localSize * 2 > cores;
   }
 
   /** "rank 1 (host)", how messages name a rank. */
@@ -348,7 +353,10 @@ export class MpiWorld {
       const now = performance.now();
       if (now > deadline) this.#timedOut(what);
       const waited = now - start;
-      if (waited < this.#spinMs) continue;
+      if (waited < SPIN_MS) {
+        if (this.#crowded) yieldCpu();
+        continue;
+      }
       sleepMs(Math.min(1, Math.max(SLEEP_MS_MIN, waited / 4)));
       if (now >= yieldAt) {
         this.#pollNotice();
