@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, ROOT, tempDir } from "./_helpers.ts";
+import { readmeLibraryExample, removeDir, ROOT, tempDir } from "./_helpers.ts";
 
 const DENO = join(ROOT, "scripts/deno");
 
@@ -60,6 +60,31 @@ Deno.test("the published module carries the library and runs the README example"
         assert.deepEqual([...Deno.readDirSync(work)], [], "created files removed");
       },
     );
+
+    await t.step("the README example as written, in a project that maps the package", () => {
+      // JSR is out of reach here: the project's import map points at the package directory,
+      // as `deno add jsr:@aiobench/aiobench` would point at the published one.
+      const project = join(dir, "project");
+      mkdirSync(project);
+      Deno.writeTextFileSync(
+        join(project, "deno.json"),
+        JSON.stringify({ imports: { "@aiobench/aiobench": join(pkg, "mod.ts") } }),
+      );
+      Deno.writeTextFileSync(join(project, "main.ts"), readmeLibraryExample());
+      const run = sh(
+        DENO,
+        ["run", "-A", "main.ts"],
+        { XDG_CACHE_HOME: join(dir, "cache") },
+        project,
+      );
+      assert.equal(run.code, 0, run.stderr);
+      const ops = run.stdout.trim().split("\n").map((l) => l.split(" ")[0]);
+      assert.deepEqual(ops, ["write", "read"], run.stdout);
+      assert.deepEqual([...Deno.readDirSync(project)].map((e) => e.name).sort(), [
+        "deno.json",
+        "main.ts",
+      ]);
+    });
   } finally {
     removeDir(dir);
   }
