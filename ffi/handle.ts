@@ -397,3 +397,36 @@ export function ioUringSetupFlags(): string[] | AioError {
   const rc = native().aiob_io_uring_setup_flags();
   return rc < 0 ? new AioError(-Number(rc), { op: "set up io_uring" }) : ringFlagNames(Number(rc));
 }
+
+/** Completed IOs and bytes of a handle, read from another thread while it runs. */
+export interface LiveCounters {
+  /** IOs completed since creation or the last `resetStats()`. */
+  ios: number;
+  /** Bytes moved by them. */
+  bytes: number;
+}
+
+/**
+ * Reads the counters of the handle at `address` from another thread of this process (the
+ * coordinator's progress line). The caller must keep the handle from being destroyed meanwhile
+ * (lib/tasklets/live.ts guards it); values are a snapshot of counters that are still moving.
+ */
+export function liveCountersAt(
+  address: bigint,
+  out = new BigUint64Array(STAT.count),
+): LiveCounters {
+  if (address === 0n) return { ios: 0, bytes: 0 };
+  native().aiob_handle_stats(address, out);
+  return { ios: Number(out[STAT.ios]), bytes: Number(out[STAT.bytes]) };
+}
+
+/**
+ * The latency histogram of the handle at `address` (every bucket, dense), read from another
+ * thread under the same guarantee as {@linkcode liveCountersAt}.
+ */
+export function liveHistogramAt(address: bigint): BigUint64Array {
+  const lib = native();
+  const buckets = new BigUint64Array(lib.aiob_histogram_buckets());
+  if (address !== 0n) lib.aiob_handle_histogram(address, buckets, buckets.length);
+  return buckets;
+}

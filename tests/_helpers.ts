@@ -254,3 +254,37 @@ export function runnableByNobody(): NobodyCopy | string {
     throw e;
   }
 }
+
+/**
+ * Makes sure a command-line tool is there, installing its apt package on a fresh (root, apt)
+ * machine; undefined when it is, else the reason it is missing (for `testUnless`).
+ */
+export function ensureTool(command: string, aptPackage = command): SkipReason {
+  const works = (cmd: string, args: string[]) => {
+    try {
+      return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).outputSync().success;
+    } catch {
+      return false;
+    }
+  };
+  const present = () => works("sh", ["-c", `command -v ${command}`]);
+  if (present()) return undefined;
+  if (Deno.uid() !== 0 || !works("apt-get", ["--version"])) {
+    return `${command} is not installed and can't be installed here (needs root and apt-get)`;
+  }
+  const install = ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q"];
+  if (!works("env", [...install, "--no-install-recommends", aptPackage])) {
+    works("env", ["DEBIAN_FRONTEND=noninteractive", "apt-get", "update", "-q"]);
+    works("env", [...install, "--no-install-recommends", aptPackage]);
+  }
+  return present() ? undefined : `apt-get install ${aptPackage} did not give ${command}`;
+}
+
+/** The README's library example: the first ```ts block after "## As a library". */
+export function readmeLibraryExample(): string {
+  const readme = Deno.readTextFileSync(join(ROOT, "README.md"));
+  const section = readme.slice(readme.indexOf("## As a library"));
+  const match = section.match(/```ts\n([\s\S]*?)```/);
+  if (!match) throw new Error("README.md has no ```ts block under '## As a library'");
+  return match[1];
+}

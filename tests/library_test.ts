@@ -117,6 +117,31 @@ Deno.test("benchmark(): write then read through mod.ts for every target kind", a
       Deno.removeSync(data);
     });
 
+    await t.step(
+      "readFile + writeFile: read the one, then write the other (ds_aio's pair)",
+      async () => {
+        const data = join(dir, "in.bin");
+        makeRandomFile(data, 8 * MIB);
+        const digest = sha256Sync(data);
+        const result = await benchmark({
+          readFile: data,
+          writeFile: join(dir, "out"),
+          ioSizeBytes: 4 * MIB,
+          threads: 2,
+          workloads: ["read", "write"],
+          validate: true,
+        });
+        assert.deepEqual(
+          result.results.map((r) => [r.op, r.bytes, r.validate?.ok]),
+          [["read", 2 * 8 * MIB, true], ["write", 2 * 4 * MIB, true]],
+          "the read moves the whole file, the write --io_size",
+        );
+        assert.equal(sha256Sync(data), digest);
+        assert.deepEqual(listing(dir), ["in.bin"]);
+        Deno.removeSync(data);
+      },
+    );
+
     const name = "a block device (loop over /dev/shm) with force";
     await stepUnless(t, needsRoot("losetup"), name, async () => {
       const backing = `/dev/shm/aiobench-library-${Deno.pid}.img`;

@@ -1,6 +1,6 @@
 /** lib/run/report.ts: the human table keeps one unit per column; the --validate verdict line. */
 import assert from "node:assert/strict";
-import { table, validationLine, validationVerdict } from "../lib/run/report.ts";
+import { settingsLine, table, validationLine, validationVerdict } from "../lib/run/report.ts";
 import type { LatencySummary, OpResult, WorkerResult } from "../lib/common/types.ts";
 
 function op(name: OpResult["op"], latency: Partial<LatencySummary> | null): OpResult {
@@ -123,4 +123,38 @@ Deno.test("validate verdict: ok, the first mismatch, and workers stopped before 
     line([worker(0, "/d/f")]),
     "validate: read: not checked (the run was stopped first)",
   );
+});
+
+Deno.test("settings line: every setting that shapes the numbers, in one line", async (t) => {
+  const { defaultConfig } = await import("../lib/run/config.ts");
+  const base = { ...defaultConfig(), defaultRun: false, folders: ["/d"], ioSizeBytes: 1 << 30 };
+  await t.step("ds_io-like: async io_parallel, loops + warm-up, one io_size buffer", () => {
+    const cfg = { ...base, ioParallel: 1, loops: 3, warmupLoops: 1, overlapEvents: true };
+    assert.equal(
+      settingsLine(cfg, { engine: "io_uring", source: "ds_io (--folder)" }),
+      "settings: block 1M, queue depth 32, submit in batches, overlap on, io_parallel 1 " +
+        "(async pread/pwrite + wait), 1 worker(s), 3 loop(s) + 1 warm-up, buffer of 1.00 GiB " +
+        "per worker, engine aio_handle on io_uring; defaults from ds_io (--folder)",
+    );
+  });
+  await t.step("ds_aio-like: sync, single submit, time-based, slot buffers, aio_basic", () => {
+    const cfg = {
+      ...base,
+      singleSubmit: true,
+      overlapEvents: false,
+      blockSizeBytes: 4096,
+      queueDepth: 8,
+      timeBased: true,
+      runtimeS: 2.5,
+      slotBuffers: true,
+      dsEngine: "aio_basic" as const,
+      buffered: true,
+    };
+    assert.equal(
+      settingsLine(cfg, { engine: "libaio" }),
+      "settings: block 4K, queue depth 8, submit one at a time, overlap off, one context per " +
+        "call, 1 worker(s), 1 loop(s) of 2.5s, buffer of 32.00 KiB per worker (slots), engine " +
+        "aio_basic on libaio, buffered",
+    );
+  });
 });

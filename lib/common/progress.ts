@@ -1,6 +1,7 @@
 /**
- * A one-line progress indicator for a terminal: the current phase, elapsed seconds and, for
- * time-based runs, the time left. Other lines are printed above it, never through it.
+ * A one-line progress indicator for a terminal, redrawn in place: by default the current phase,
+ * elapsed seconds and, for time-based runs, the time left; a `render` function can supply the
+ * whole line instead. Other lines are printed above it, never through it.
  *
  * @module
  */
@@ -16,6 +17,8 @@ export interface ProgressOptions {
   /** Milliseconds between redraws (default 1000). */
   intervalMs?: number;
   now?: () => number;
+  /** The whole line to show (replaces the phase and elapsed text). */
+  render?: () => string;
 }
 
 /** Redraws `phase  12s` (or `phase  12s of 60s`) on one terminal line until stopped. */
@@ -38,6 +41,7 @@ export class Progress {
 
   /** The text the indicator shows now. */
   text(): string {
+    if (this.#options.render) return this.#options.render();
     const elapsed = (this.#now() - this.#start) / 1000;
     const total = this.#options.totalSeconds;
     const of = total ? ` of ~${Math.round(total)}s` : "";
@@ -54,9 +58,14 @@ export class Progress {
     this.#shown = true;
   }
 
-  /** Prints a whole line above the indicator. */
-  line(text: string): void {
-    this.#write(`${this.#shown ? CLEAR : ""}${text}\n`);
+  /** Prints a whole line above the indicator (on `to`, e.g. stdout, when given). */
+  line(text: string, to?: SyncWriter): void {
+    if (to === undefined || to === this.#out) {
+      this.#write(`${this.#shown ? CLEAR : ""}${text}\n`);
+    } else {
+      if (this.#shown) this.#write(CLEAR);
+      writeAll(to, `${text}\n`);
+    }
     if (this.#shown) this.draw();
   }
 
@@ -68,8 +77,12 @@ export class Progress {
   }
 
   #write(text: string): void {
-    const bytes = encoder.encode(text);
-    let done = 0;
-    while (done < bytes.length) done += this.#out.writeSync(bytes.subarray(done));
+    writeAll(this.#out, text);
   }
+}
+
+function writeAll(out: SyncWriter, text: string): void {
+  const bytes = encoder.encode(text);
+  let done = 0;
+  while (done < bytes.length) done += out.writeSync(bytes.subarray(done));
 }

@@ -36,6 +36,11 @@ export interface BenchConfig {
    * JSON documents, and 0 only at the native handle.
    */
   ioParallel?: number;
+  /**
+   * `--different_file_each_iteration` (ds_io): each loop (warm-up included) of a worker uses its
+   * own file in the folder, `aiobench_<worker>_<loop>.dat`. Folder targets only.
+   */
+  differentFileEachIteration?: boolean;
   /** `--threads`: workers, each with its own handle and file (1..256). */
   threads: number;
   /** `--loops`: timed loops per worker. */
@@ -56,6 +61,11 @@ export interface BenchConfig {
   json?: string;
   /** `--engine`: the IO engine (default `auto`). */
   engine: Engine;
+  /**
+   * DeepSpeed's engine: `aio_handle` (default) keeps one handle per worker for the whole run;
+   * `aio_basic` opens the file and builds a fresh aio context inside every timed call.
+   */
+  dsEngine?: "aio_handle" | "aio_basic";
   /** Open without O_DIRECT (marked in the report). */
   buffered: boolean;
   /** mlock the IO buffers. */

@@ -9,15 +9,23 @@ import { EXIT } from "../common/exit.ts";
 import { errLine, writeLines } from "../common/output.ts";
 import { Progress } from "../common/progress.ts";
 import type { BenchConfig, BenchResult } from "../common/types.ts";
-import { humanReport } from "./report.ts";
+import { humanReport, settingsLine } from "./report.ts";
 import { runBenchmark, RunFailure, VERSION } from "./run.ts";
+import { RunWatcher } from "./watch.ts";
 
 const err = errLine;
 
 function emit(config: BenchConfig, result: BenchResult): void {
   const human = humanReport(result);
   const toStdout = config.json !== "-";
-  const envLines = headerLines(result);
+  const first = result.results[0]?.workers[0];
+  const envLines = [
+    ...headerLines(result),
+    settingsLine(config, {
+      engine: (result.env as { engine?: string }).engine,
+      ioSizeBytes: first === undefined ? undefined : first.bytes / Math.max(1, config.loops),
+    }),
+  ];
   writeLines(toStdout ? Deno.stdout : Deno.stderr, [...envLines, ...human]);
   if (config.json === "-") writeLines(Deno.stdout, [JSON.stringify(result, null, 2)]);
   else if (config.json) writeJsonFile(config.json, result);
@@ -73,21 +81,21 @@ export function headerLines(result: BenchResult): string[] {
   return [...lines, ...(env.summary ?? [])];
 }
 
-/** Seconds a time-based run will take (warm-up, ramp and timed loops per workload), else undefined. */
-function expectedSeconds(config: BenchConfig): number | undefined {
-  if (!config.timeBased || config.runtimeS === undefined) return undefined;
-  const perWorkload = config.rampTimeS + (config.warmupLoops + config.loops) * config.runtimeS;
-  return perWorkload * config.workloads.length;
-}
-
 /** The run subcommand: measures, prints the report, writes --json; returns the exit code. */
 export async function runCommand(config: BenchConfig): Promise<number> {
   checkJsonPath(config.json);
   const controller = new AbortController();
   const interactive = Deno.stderr.isTerminal();
-  const progress = interactive
-    ? new Progress(Deno.stderr, { totalSeconds: expectedSeconds(config) })
-    : null;
+  // Interval lines go with the report: stdout, or stderr when stdout carries the JSON.
+  const reportStream = config.json === "-" ? Deno.stderr : Deno.stdout;
+  let progress: Progress | null = null;
+  const watcher = new RunWatcher(config, {
+    intervalLine: (line) =>
+      progress ? progress.line(line, reportStream) : writeLines(reportStream, [line]),
+  });
+  if (interactive) {
+    progress = new Progress(Deno.stderr, { render: () => watcher.progressText(), intervalMs: 500 });
+  }
   const say = (line: string) => progress ? progress.line(line) : err(line);
   let signalExit = 0;
   const onSignal = (code: number) => () => {
@@ -109,22 +117,26 @@ export async function runCommand(config: BenchConfig): Promise<number> {
       signal: controller.signal,
       log: (line) => {
         if (/^(creating |(write|read|randread|randwrite|randrw): )/.test(line)) {
-          progress?.phase(line);
+          watcher.phase(line);
         }
         if (config.verbose || line.startsWith("note:") || line.startsWith("warning:")) say(line);
       },
+      onWorkload: (start) => watcher.workloadStarted(start),
     });
+    watcher.stop();
     progress?.stop();
     emit(config, result);
     if (signalExit !== 0) return signalExit;
     return EXIT.ok;
   } catch (e) {
+    watcher.stop();
     progress?.stop();
     if (e instanceof RunFailure && e.partialResult && e.partialResult.results.length > 0) {
       emit(config, e.partialResult);
     }
     throw e;
   } finally {
+    watcher.stop();
     progress?.stop();
     Deno.removeSignalListener("SIGINT", sigint);
     Deno.removeSignalListener("SIGTERM", sigterm);

@@ -139,10 +139,13 @@ function checkTargets(cfg: BenchConfig): void {
     cfg.writeFile !== undefined ? "--write_file" : "",
     cfg.folders.length > 0 ? "--folder" : "",
   ].filter((flag) => flag !== "");
-  if (given.length > 1) {
+  // ds_aio's legacy pair: --read_file F --write_file W reads F, then writes W (as test_ds_aio.py).
+  const legacyPair = given.length === 2 && cfg.readFile !== undefined &&
+    cfg.writeFile !== undefined;
+  if (given.length > 1 && !legacyPair) {
     throw new UsageError(`${given[0]} and ${given[1]} can't be combined; run them one at a time`);
   }
-  if (given.length === 1 && cfg.defaultRun) {
+  if (given.length >= 1 && cfg.defaultRun) {
     throw new UsageError(`${given[0]} can't be used with the default run; drop one of them`);
   }
   if (given.length === 0 && !cfg.defaultRun) {
@@ -152,6 +155,17 @@ function checkTargets(cfg: BenchConfig): void {
     if (path !== undefined) checkPath(flag as string, path);
   }
   for (const folder of cfg.folders) checkPath("--folder", folder);
+  if (cfg.differentFileEachIteration && cfg.folders.length === 0) {
+    throw new UsageError(
+      "--different_file_each_iteration gives each loop its own file in a --folder; " +
+        "add --folder DIR (it doesn't apply to --read_file, --write_file or the default run)",
+    );
+  }
+  if (cfg.differentFileEachIteration && cfg.useGds) {
+    throw new UsageError(
+      "--different_file_each_iteration can't be used with --use_gds (cuFile registers one file); drop one",
+    );
+  }
   if (cfg.json !== undefined) checkPath("--json", cfg.json);
 }
 
@@ -171,9 +185,15 @@ function checkWorkloads(cfg: BenchConfig): void {
         `--rw ${showValue(String(workload))} is unknown; use ${workloads.join("|")}`,
       );
     }
-    if (cfg.readFile !== undefined && workload !== "read" && workload !== "randread") {
+    const reads = workload === "read" || workload === "randread";
+    if (cfg.readFile !== undefined && cfg.writeFile === undefined && !reads) {
       throw new UsageError(
         `--rw ${workload} writes, but --read_file is only read; use --write_file or --folder`,
+      );
+    }
+    if (cfg.readFile !== undefined && cfg.writeFile !== undefined && workload === "randrw") {
+      throw new UsageError(
+        "--rw randrw needs one file to read and write; drop --read_file or --write_file",
       );
     }
     const random = workload.startsWith("rand");
@@ -270,6 +290,28 @@ function checkEngine(cfg: BenchConfig): void {
   if (cfg.hipri && cfg.buffered) {
     throw new UsageError("--hipri (polled IO) needs O_DIRECT; drop --buffered or --hipri");
   }
+  checkDsEngine(cfg);
+}
+
+/** DeepSpeed's aio_basic builds a context per call: no handle to keep a series or a GPU path. */
+function checkDsEngine(cfg: BenchConfig): void {
+  const ds = cfg.dsEngine;
+  if (ds === undefined || ds === "aio_handle") return;
+  if (ds !== "aio_basic") {
+    throw new UsageError(`--engine ${showValue(String(ds))} is unknown; use aio_handle|aio_basic`);
+  }
+  const against: [boolean, string, string][] = [
+    [cfg.logIntervalS !== undefined, "--log_interval", "a series needs one handle for the run"],
+    [cfg.gpu, "--gpu", "DeepSpeed's aio_basic moves data through host memory only"],
+    [cfg.registerfiles || cfg.fixedbufs, "--registerfiles/--fixedbufs", "nothing outlives a call"],
+  ];
+  for (const [given, flag, why] of against) {
+    if (given) {
+      throw new UsageError(
+        `${flag} can't be used with --engine aio_basic (${why}); use --engine aio_handle`,
+      );
+    }
+  }
 }
 
 function checkGpu(cfg: BenchConfig): void {
@@ -342,12 +384,14 @@ export function configToJson(cfg: BenchConfig): Record<string, unknown> {
     loops: cfg.loops,
     warmup_loops: cfg.warmupLoops,
     include_warmup_time: cfg.includeWarmupTime,
+    different_file_each_iteration: cfg.differentFileEachIteration ?? false,
     validate: cfg.validate,
     force: cfg.force,
     keep: cfg.keep,
     verbose: cfg.verbose,
     json: cfg.json ?? null,
     engine: cfg.engine,
+    ds_engine: cfg.dsEngine ?? "aio_handle",
     buffered: cfg.buffered,
     mlock: cfg.mlock,
     fixedbufs: cfg.fixedbufs,

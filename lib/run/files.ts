@@ -21,6 +21,8 @@ export interface Target {
   worker: number;
   path: string;
   ioSizeBytes: number;
+  /** --different_file_each_iteration: the file of each loop (warm-up first); `path` is loop 0's. */
+  loopPaths?: string[];
 }
 
 /** Files aiobench made for this run (removed at the end unless --keep). */
@@ -81,9 +83,13 @@ export function statOrNull(path: string): FileStat | null {
   }
 }
 
-/** Name of worker i's file inside a --folder (under MPI, of rank r's worker i). */
-export function folderFileName(worker: number, rank?: number): string {
-  return rank === undefined ? `aiobench_${worker}.dat` : `aiobench_r${rank}_${worker}.dat`;
+/**
+ * Name of worker i's file inside a --folder: under MPI, of rank r's worker i; with
+ * --different_file_each_iteration, of its loop.
+ */
+export function folderFileName(worker: number, rank?: number, loop?: number): string {
+  const who = rank === undefined ? `${worker}` : `r${rank}_${worker}`;
+  return `aiobench_${who}${loop === undefined ? "" : `_${loop}`}.dat`;
 }
 
 /** The default run's file in `dir` (unique per process; under MPI per rank too, for shared dirs). */
@@ -131,7 +137,9 @@ export function planTargets(
   created: CreatedFiles,
 ): Target[] {
   const workers = [...Array(config.threads).keys()];
-  if (config.readFile) {
+  // With ds_aio's --read_file + --write_file pair, reads go to the one and writes to the other.
+  const pair = config.readFile !== undefined && config.writeFile !== undefined;
+  if (config.readFile && !(pair && writes(workload))) {
     const path = config.readFile;
     const st = statOrNull(path);
     if (!st) {
@@ -151,7 +159,9 @@ export function planTargets(
     }
     const size = st.isBlockDevice ? deviceSize(path) : st.size;
     if (size === 0) throw new UsageError(`--read_file ${path} is empty; give a file with data`);
-    const ioSize = config.ioSizeBytes ?? size;
+    // In the pair, --io_size (--write_size) is the write's; the read moves the whole file, as
+    // ds_aio reads os.path.getsize(read_file).
+    const ioSize = pair ? size : config.ioSizeBytes ?? size;
     if (ioSize > size) {
       throw new UsageError(
         `--read_file ${path} has ${size} bytes, fewer than --io_size ${formatSize(ioSize)}; ` +
@@ -162,7 +172,14 @@ export function planTargets(
   }
   if (config.writeFile) return workers.map((w) => planWriteFile(config, w, created));
   if (config.folders.length > 0 || config.defaultRun) {
-    return workers.map((worker) => planFolderFile(config, workload, worker, created));
+    return workers.map((worker) => {
+      if (!config.differentFileEachIteration || config.defaultRun) {
+        return planFolderFile(config, workload, worker, created);
+      }
+      const loops = [...Array(config.warmupLoops + config.loops).keys()];
+      const each = loops.map((loop) => planFolderFile(config, workload, worker, created, loop));
+      return { ...each[0], loopPaths: each.map((t) => t.path) };
+    });
   }
   throw new UsageError("no target: give --read_file, --write_file or --folder");
 }
@@ -195,6 +212,7 @@ function planFolderFile(
   workload: Workload,
   worker: number,
   created: CreatedFiles,
+  loop?: number,
 ): Target {
   const dir = config.defaultRun
     ? config.defaultDir ?? Deno.cwd()
@@ -203,7 +221,7 @@ function planFolderFile(
   requireDirectory(dir, flag);
   const path = config.defaultRun
     ? defaultRunFile(dir, config.rank)
-    : join(dir, folderFileName(worker, config.rank));
+    : join(dir, folderFileName(worker, config.rank, loop));
   const ioSize = config.ioSizeBytes ??
     (config.defaultRun ? defaultRunSize(dir) : folder_io_size_default_bytes);
   if (writes(workload)) {

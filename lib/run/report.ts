@@ -5,9 +5,15 @@
  * @module
  */
 import { mergeHistograms, summarize } from "../common/histogram.ts";
-import { formatBytesHuman } from "../common/size.ts";
+import { formatBytesHuman, formatSize } from "../common/size.ts";
 import { workerIntervals } from "./intervals.ts";
-import type { BenchResult, OpResult, WorkerResult, Workload } from "../common/types.ts";
+import type {
+  BenchConfig,
+  BenchResult,
+  OpResult,
+  WorkerResult,
+  Workload,
+} from "../common/types.ts";
 
 const GIB = 2 ** 30;
 
@@ -217,6 +223,57 @@ export function table(results: OpResult[]): string[] {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   return [line(head), ...rows.map(line)];
+}
+
+function seconds(s: number): string {
+  return Number.isInteger(s) ? `${s}s` : `${s}s`.replace(/(\.\d{3})\d+s$/, "$1s");
+}
+
+/**
+ * The settings a run used, in one line for under the report's header (the same whether they
+ * came from flags or from the defaults of the tool the command line is modelled on).
+ *
+ * @example
+ * ```ts
+ * // settings: block 1M, queue depth 32, submit in batches, overlap on, io_parallel 1 (async
+ * // pread/pwrite + wait), 3 loops + 1 warm-up, buffer 1.00 GiB per worker, engine aio_handle on io_uring
+ * ```
+ */
+export function settingsLine(
+  config: BenchConfig,
+  run: { engine?: string; ioSizeBytes?: number; source?: string },
+): string {
+  const c = config;
+  const parallel = c.dsEngine === "aio_basic"
+    ? "one context per call"
+    : c.ioParallel === undefined
+    ? "io_parallel unset (sync read/write)"
+    : `io_parallel ${c.ioParallel} (async pread/pwrite + wait)`;
+  const timed = c.timeBased && c.runtimeS !== undefined ? ` of ${seconds(c.runtimeS)}` : "";
+  const warm = c.warmupLoops > 0 ? ` + ${c.warmupLoops} warm-up` : "";
+  const ramp = c.rampTimeS > 0 ? ` + ${seconds(c.rampTimeS)} ramp` : "";
+  const size = c.ioSizeBytes ?? run.ioSizeBytes;
+  const lanes = Math.max(1, c.ioParallel ?? 0);
+  const buffer = c.gpu
+    ? `GPU buffer of ${size === undefined ? "io_size" : formatBytesHuman(size)} per worker`
+    : c.slotBuffers
+    ? `buffer of ${formatBytesHuman(lanes * c.queueDepth * c.blockSizeBytes)} per worker (slots)`
+    : `buffer of ${size === undefined ? "io_size" : formatBytesHuman(size)} per worker`;
+  const extras = [c.mlock ? "mlocked" : "", c.hugePages ? "huge pages" : ""].filter((x) => x);
+  const engine = `engine ${c.dsEngine ?? "aio_handle"} on ${run.engine ?? c.engine}` +
+    (c.buffered ? ", buffered" : "");
+  const parts = [
+    `block ${formatSize(c.blockSizeBytes)}`,
+    `queue depth ${c.queueDepth}`,
+    c.singleSubmit ? "submit one at a time" : "submit in batches",
+    `overlap ${c.overlapEvents ? "on" : "off"}`,
+    parallel,
+    `${c.threads} worker(s)`,
+    `${c.loops} loop(s)${timed}${warm}${ramp}`,
+    buffer + (extras.length > 0 ? ` (${extras.join(", ")})` : ""),
+    engine,
+  ];
+  return `settings: ${parts.join(", ")}${run.source ? `; defaults from ${run.source}` : ""}`;
 }
 
 /** The human report: ds_aio lines for each op, then the table. */

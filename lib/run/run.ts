@@ -36,6 +36,7 @@ import type {
   WorkerResult,
   Workload,
 } from "../common/types.ts";
+import type { LiveView } from "../tasklets/live.ts";
 
 /** The program's version (also in deno.json). */
 export const VERSION = "0.1.0";
@@ -50,6 +51,19 @@ export class RunFailure extends Error {
     this.name = "RunFailure";
     this.partialResult = partialResult;
   }
+}
+
+/** A workload's tasklets are starting: what they will do, and a live view of them. */
+export interface WorkloadStart {
+  workload: Workload;
+  /** Position of this workload in the run (0-based) and how many the run has. */
+  index: number;
+  count: number;
+  /** Tasklets (workers) and the bytes each moves per loop. */
+  workers: number;
+  ioSizeBytes: number;
+  /** Their phases and counters while they run (sample it from a timer; it never blocks). */
+  view: LiveView;
 }
 
 /** Options of `runBenchmark`. */
@@ -68,6 +82,12 @@ export interface RankHooks {
   barrierTimeoutMs?: number;
   /** Receives each workload's raw per-worker results (lib/mpi/ merges them across ranks). */
   onWorkers?: (workload: Workload, workers: WorkerResult[]) => void;
+}
+
+/** The CLI's options of `runBenchmark`: also a live view of each workload's tasklets. */
+export interface WatchedRunOptions extends RunOptions {
+  /** Called as each workload's tasklets start (the progress line and interval lines). */
+  onWorkload?: (start: WorkloadStart) => void;
 }
 
 /** The engine to use and why. */
@@ -143,7 +163,8 @@ async function ensureReadData(
   options: RunOptions,
 ): Promise<boolean> {
   const log = options.log ?? (() => {});
-  for (const t of new Map(targets.map((t) => [t.path, t])).values()) {
+  const files = targets.flatMap((t) => (t.loopPaths ?? [t.path]).map((path) => ({ ...t, path })));
+  for (const t of new Map(files.map((t) => [t.path, t])).values()) {
     const st = statOrNull(t.path);
     // statx gives a block device size 0; planTargets already checked its real size. Never
     // "create" data on a device: that would overwrite it during a read.
@@ -175,7 +196,7 @@ async function ensureReadData(
 /** Runs the whole benchmark described by `config`. */
 export async function runBenchmark(
   config: BenchConfig,
-  options: RunOptions & RankHooks = {},
+  options: WatchedRunOptions & RankHooks = {},
 ): Promise<BenchResult> {
   const log = options.log ?? (() => {});
   const gpuRun = prepareGpu(config);
@@ -232,6 +253,15 @@ export async function runBenchmark(
         signal: options.signal,
         globalStep: options.globalStep,
         barrierTimeoutMs: options.barrierTimeoutMs,
+        onLive: (view) =>
+          options.onWorkload?.({
+            workload,
+            index,
+            count: config.workloads.length,
+            workers: specs.length,
+            ioSizeBytes: specs[0].ioSizeBytes,
+            view,
+          }),
       });
       if (outcome.results.length > 0) options.onWorkers?.(workload, outcome.results);
       if (outcome.failures.length > 0 && !outcome.stopped) {

@@ -15,6 +15,8 @@ export interface TaskTarget {
   workload: Workload;
   path: string;
   ioSizeBytes: number;
+  /** --different_file_each_iteration: each loop's file, warm-up loops first. */
+  loopPaths?: string[];
 }
 
 /** What the run decided before the workers start. */
@@ -82,6 +84,7 @@ export function taskSpec(config: BenchConfig, target: TaskTarget, context: TaskS
       slotBuffers: config.slotBuffers ?? false,
     },
     async: config.ioParallel !== undefined,
+    perCall: config.dsEngine === "aio_basic",
     seed: patternSeed(config),
     loops: {
       warmup: config.warmupLoops,

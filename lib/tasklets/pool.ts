@@ -7,6 +7,7 @@
  */
 import { cancelHandleAt } from "../../ffi/handle.ts";
 import { Barrier } from "./barrier.ts";
+import { allocateLive, LiveView } from "./live.ts";
 import type { TaskSpec } from "./schedule.ts";
 import type { ZeroTaskSpec } from "../zero/tasks.ts";
 import type { RunMessage, TaskletMessage } from "./tasklet.ts";
@@ -43,6 +44,8 @@ export interface PoolOptions {
    * `signal` were aborted, and `stopReason` says why.
    */
   globalStep?: () => Promise<void>;
+  /** Receives, as the pool starts, a view of its tasklets' phases and counters while they run. */
+  onLive?: (view: LiveView) => void;
 }
 
 /** Runs one tasklet per spec, all behind one barrier, and waits for every one to finish. */
@@ -55,16 +58,25 @@ export function runPool(
   const barrier = new Barrier(barrierBuffer, parties);
   const control = new SharedArrayBuffer(4);
   const stopFlag = new Int32Array(control);
-  const handles = new Map<number, bigint>();
+  // Handles reported by message (ZeRO replay lanes); benchmark tasklets publish theirs in `live`.
+  const reported = new Map<number, bigint>();
   const results: WorkerResult[] = [];
   const failures: WorkerFailure[] = [];
   let stopped = false;
   let stopReason: string | undefined;
+  const live = allocateLive(parties);
+  const view = new LiveView(live);
+  const cancelOthers = (except: number) => {
+    for (const spec of specs) if (spec.worker !== except) view.cancel(spec.worker);
+    for (const [w, address] of reported) if (w !== except) cancelHandleAt(address);
+  };
+  options.onLive?.(view);
 
+  // The stop flag first: a tasklet publishing its handle after this sees it and cancels itself.
   const cancelAll = () => {
     Atomics.store(stopFlag, 0, 1);
     barrier.abort(-1);
-    for (const address of handles.values()) cancelHandleAt(address);
+    cancelOthers(-1);
   };
   const onAbort = () => {
     stopped = true;
@@ -80,7 +92,7 @@ export function runPool(
       const finish = () => {
         if (settled) return;
         settled = true;
-        handles.delete(spec.worker);
+        reported.delete(spec.worker);
         worker.terminate();
         resolve();
       };
@@ -88,14 +100,14 @@ export function runPool(
         failures.push(failure);
         barrier.abort(spec.worker);
         Atomics.store(stopFlag, 0, 1);
-        for (const [w, address] of handles) if (w !== spec.worker) cancelHandleAt(address);
+        cancelOthers(spec.worker);
         finish();
       };
       worker.onmessage = (e: MessageEvent<TaskletMessage>) => {
         const m = e.data;
         if (m.type === "log") options.log?.(m.line);
         else if (m.type === "handle") {
-          handles.set(m.worker, BigInt(m.address));
+          reported.set(m.worker, BigInt(m.address));
           if (Atomics.load(stopFlag, 0) !== 0) cancelHandleAt(BigInt(m.address));
         } else if (m.type === "done") {
           results.push(m.result);
@@ -112,6 +124,7 @@ export function runPool(
         barrier: barrierBuffer,
         parties,
         control,
+        live,
         barrierTimeoutMs: options.barrierTimeoutMs ?? 600_000,
       };
       worker.postMessage(msg);

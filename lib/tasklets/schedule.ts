@@ -9,6 +9,7 @@ import { AioFile } from "../../ffi/file.ts";
 import { AioHandle, type AioHandleOptions, type RequestOptions } from "../../ffi/handle.ts";
 import type { Workload } from "../common/types.ts";
 import type { GpuTaskPlan } from "../gpu/plan.ts";
+import { PerCallHandle } from "./basic.ts";
 
 /**
  * Everything one tasklet needs, resolved on the main thread (plain data, sent to the worker):
@@ -18,6 +19,8 @@ export interface TaskSpec {
   worker: number;
   workload: Workload;
   path: string;
+  /** --different_file_each_iteration: the file of each loop, warm-up loops first. */
+  loopPaths?: string[];
   /** Bytes per loop. */
   ioSizeBytes: number;
   /** Open the file with O_DIRECT. */
@@ -30,6 +33,11 @@ export interface TaskSpec {
   request: { rwmixread: number; seed: number; slotBuffers: boolean };
   /** io_parallel given (even 1): the async pread/pwrite + wait schedule, as ds_aio's. */
   async: boolean;
+  /**
+   * DeepSpeed's aio_basic: a fresh file open and native handle inside every main step, instead
+   * of one handle for the run (aio_handle).
+   */
+  perCall: boolean;
   /** Seed of the data pattern written (and expected by --validate). */
   seed: number;
   /** The loops: warm-up, ramp, timed; time-based when `runtimeS` is set. */
@@ -54,7 +62,8 @@ export interface TaskContext {
   spec: TaskSpec;
   file: AioFile;
   buffer: AlignedBuffer;
-  handle: AioHandle;
+  /** One handle for the whole run, or (aio_basic) a fresh native handle per call. */
+  handle: AioHandle | PerCallHandle;
 }
 
 /** One step's function. `runtimeS` bounds a time-based main step (ramp or --runtime). */
@@ -64,6 +73,8 @@ export type Step = (ctx: TaskContext, runtimeS?: number) => number;
 export interface Schedule {
   name: string;
   pre: (spec: TaskSpec) => TaskContext;
+  /** Untimed, before each main step (warm-up and measured loops alike). */
+  prepare?: (ctx: TaskContext) => void;
   main: Step;
   post: (ctx: TaskContext) => void;
 }
@@ -75,6 +86,10 @@ export function writes(workload: Workload): boolean {
 
 /** pre_handle: open the file, allocate the aligned buffer, create the handle. */
 export function preHandle(spec: TaskSpec): TaskContext {
+  return preWith(spec, () => new AioHandle(spec.handle));
+}
+
+function preWith(spec: TaskSpec, makeHandle: () => AioHandle | PerCallHandle): TaskContext {
   const file = AioFile.open(spec.path, { write: writes(spec.workload), direct: spec.direct });
   let buffer: AlignedBuffer | undefined;
   try {
@@ -86,8 +101,7 @@ export function preHandle(spec: TaskSpec): TaskContext {
     // Writes carry the seeded pattern; read buffers start with a different pattern, so a
     // read that moved nothing can't pass --validate.
     buffer.fillPattern(writes(spec.workload) ? spec.seed : spec.seed ^ 0x5eed, 0);
-    const handle = new AioHandle(spec.handle);
-    return { spec, file, buffer, handle };
+    return { spec, file, buffer, handle: makeHandle() };
   } catch (e) {
     buffer?.free();
     file.close();
@@ -104,6 +118,23 @@ export function preHandle(spec: TaskSpec): TaskContext {
 function presize(file: AioFile, bytes: number): void {
   const st = AioFile.stat(file.path);
   if (st.isFile && st.size < bytes) file.truncate(bytes);
+}
+
+/**
+ * --different_file_each_iteration: points the context at loop `loop`'s file (untimed, before the
+ * loop), as ds_io gives each iteration its own file.
+ */
+export function useLoopFile(ctx: TaskContext, loop: number): void {
+  const paths = ctx.spec.loopPaths;
+  if (paths === undefined) return;
+  const path = paths[Math.min(loop, paths.length - 1)];
+  if (path === ctx.spec.path) return;
+  const write = writes(ctx.spec.workload);
+  const next = AioFile.open(path, { write, direct: ctx.spec.direct });
+  if (write) presize(next, ctx.spec.ioSizeBytes);
+  ctx.file.close();
+  ctx.file = next;
+  ctx.spec = { ...ctx.spec, path };
 }
 
 /** post_handle: release what pre built. */
@@ -134,6 +165,31 @@ export function mainHandle(ctx: TaskContext, runtimeS?: number): number {
 export function mainParallel(ctx: TaskContext, runtimeS?: number): number {
   ctx.handle.submit(ctx.buffer, ctx.file, request(ctx, runtimeS), true);
   return ctx.handle.wait();
+}
+
+/**
+ * DeepSpeed's aio_basic (`--engine aio_basic`): each main step opens the file and builds a fresh
+ * aio context inside the timed region, one synchronous request, both released again; a write
+ * first removes the file, untimed, so it is written anew each loop, as ds_io's aio_basic does.
+ */
+export function basicSchedule(workload: Workload): Schedule {
+  const write = writes(workload);
+  return {
+    name: `main_basic_${write ? "write" : "read"}`,
+    pre: (spec) =>
+      preWith(
+        spec,
+        () => new PerCallHandle({ ...spec.handle, ioParallel: 0 }, { write, direct: spec.direct }),
+      ),
+    prepare: write
+      ? (ctx) => {
+        // Only a regular file is removed: a block device target stays what it is.
+        if (Deno.statSync(ctx.spec.path).isFile) Deno.removeSync(ctx.spec.path);
+      }
+      : undefined,
+    main: mainHandle,
+    post: postHandle,
+  };
 }
 
 /** The schedule for a workload, async (io_parallel given) or not, as ds_aio's get_schedule. */

@@ -7,9 +7,18 @@
 import { AioError } from "../../ffi/errors.ts";
 import { processCpuSeconds } from "../../ffi/handle.ts";
 import { Barrier, BarrierAbortedError } from "./barrier.ts";
+import { LiveSlot } from "./live.ts";
+import { PerCallHandle } from "./basic.ts";
 import { gpuSchedule, gpuWorkerResult, isGpuContext } from "../gpu/schedule.ts";
 import { GpuValidationError, validateGpu } from "../gpu/validate.ts";
-import { getSchedule, type TaskContext, type TaskSpec, writes } from "./schedule.ts";
+import {
+  basicSchedule,
+  getSchedule,
+  type TaskContext,
+  type TaskSpec,
+  useLoopFile,
+  writes,
+} from "./schedule.ts";
 import type { WorkerResult } from "../common/types.ts";
 import { isZeroSpec, runZeroTask, type ZeroTaskSpec } from "../zero/tasks.ts";
 
@@ -22,12 +31,15 @@ export interface RunMessage {
   parties: number;
   /** Int32 flag set by the coordinator when the run is being stopped. */
   control: SharedArrayBuffer;
+  /** Where this tasklet publishes its phase and guards its handle (lib/tasklets/live.ts). */
+  live: SharedArrayBuffer;
   barrierTimeoutMs: number;
 }
 
 /** Tasklet → coordinator. */
 export type TaskletMessage =
   | { type: "log"; worker: number; line: string }
+  /** A ZeRO replay lane's handle (lib/zero/tasks.ts), for the coordinator to cancel on a stop. */
   | { type: "handle"; worker: number; address: string }
   | { type: "done"; worker: number; result: WorkerResult }
   | { type: "error"; worker: number; message: string; code?: string };
@@ -57,19 +69,35 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
       post({ type: "log", worker: spec.worker, line: `tid ${spec.worker}: ${line}` });
     }
   };
-  const schedule = spec.gpu ? gpuSchedule(spec) : getSchedule(spec.workload, spec.async);
+  const schedule = spec.gpu
+    ? gpuSchedule(spec)
+    : spec.perCall
+    ? basicSchedule(spec.workload)
+    : getSchedule(spec.workload, spec.async);
   log(`schedule = ${schedule.name}, file = ${spec.path}, io_size = ${spec.ioSizeBytes}`);
   wait();
   let t = performance.now();
+  const live = new LiveSlot(msg.live, spec.worker);
   const ctx = schedule.pre(spec);
   log(`pre-task done in ${((performance.now() - t) / 1000).toFixed(6)} sec`);
-  post({ type: "handle", worker: spec.worker, address: ctx.handle.nativeAddress.toString() });
-  if (Atomics.load(stopped, 0) !== 0) ctx.handle.cancel();
+  // Published before the stop flag is read: a stop either sees the handle or is seen here.
+  const handle = ctx.handle;
+  if (handle instanceof PerCallHandle) {
+    handle.onOpen = (address) => {
+      live.handleReady(address);
+      if (Atomics.load(stopped, 0) !== 0) handle.cancel();
+    };
+    handle.onClose = () => live.handleClosing();
+  } else live.handleReady(handle.nativeAddress);
+  if (Atomics.load(stopped, 0) !== 0) handle.cancel();
   if (spec.logIntervalS) ctx.handle.setLogInterval(spec.logIntervalS);
   const m: LoopTotals = { task: 0, e2e: 0, bytes: 0, loops: 0, partial: false };
   try {
     wait();
     for (let i = 0; i < c.warmup; i++) {
+      live.enter("warmup", i + 1);
+      useLoopFile(ctx, i);
+      schedule.prepare?.(ctx);
       const t0 = performance.now();
       const moved = schedule.main(ctx, c.runtimeS);
       const t1 = performance.now();
@@ -78,6 +106,8 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
       log(`warmup loop ${i} done`);
     }
     if (c.rampTimeS > 0) {
+      live.enter("ramp");
+      schedule.prepare?.(ctx);
       schedule.main(ctx, c.rampTimeS);
       wait();
       log(`ramp of ${c.rampTimeS} sec done`);
@@ -90,6 +120,9 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
     // together after a barrier and end at one, so one worker's reading covers them all.
     const cpuStart = spec.worker === 0 ? processCpuSeconds() : undefined;
     for (let i = 0; i < c.timed; i++) {
+      live.enter("measured", i + 1);
+      useLoopFile(ctx, c.warmup + i);
+      schedule.prepare?.(ctx);
       t = performance.now();
       let moved = 0;
       try {
@@ -110,6 +143,7 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
       const cpuEnd = processCpuSeconds();
       m.processCpu = { user: cpuEnd.user - cpuStart.user, system: cpuEnd.system - cpuStart.system };
     }
+    live.measuredDone();
     if (spec.validate && !m.partial) m.validation = validate(ctx);
     return result(ctx, m);
   } catch (e) {
@@ -119,6 +153,8 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
     }
     throw e;
   } finally {
+    live.enter("done");
+    live.handleClosing();
     schedule.post(ctx);
     log("post-task done");
   }
