@@ -112,7 +112,8 @@ Deno.test("names: aliases, kebab-case, = forms", async (t) => {
   });
   await t.step("the subcommand may follow flags", () => {
     assert.equal(parseArgs(["--block_size", "1M", "sweep"]).command, "sweep");
-    assert.equal(parseArgs(["--verbose", "doctor"]).command, "doctor");
+    assert.equal(parseArgs(["--json", "-", "doctor"]).command, "doctor");
+    assert.equal(parseArgs(["--verbose", "compare"]).command, "compare");
   });
   await t.step("values that start with a dash", () => {
     assert.equal(config(["--json", "-"]).json, "-");
@@ -129,6 +130,8 @@ function needs(name: string): string[] {
     gpu_mode: ["--gpu"],
     gpu_chunk: ["--gpu"],
     read: ["--folder", "/d"],
+    different_file_each_iteration: ["--folder", "/d"],
+    slow_bounce_buffer: ["--gpu"],
     rw: ["--io_size", "1G"],
     rwmixread: ["--rw", "randrw", "--io_size", "1G"],
   };
@@ -381,8 +384,12 @@ Deno.test("errors name the flag and the fix", async (t) => {
 Deno.test("contradictions", async (t) => {
   await t.step("targets", () => {
     assertUsage(
-      ["--read_file", "a", "--write_file", "b"],
-      "--read_file and --write_file can't be combined; run them one at a time",
+      ["--read_file", "a", "--folder_to_device_mapping", "/d:0"],
+      "--folder_to_device_mapping names ds_io's folders, and --read_file names a file",
+    );
+    assertUsage(
+      ["--read_file", "a", "--write_file", "b", "--rw", "randrw", "--io_size", "1M"],
+      "--rw randrw needs one file to read and write",
     );
     assertUsage(
       ["--read_file", "a", "--folder", "d"],

@@ -246,6 +246,8 @@ Deno.test("a failing worker releases the others: a 30 s run ends within 5 s", as
           "64M",
           "--threads",
           "2",
+          "--warmup_loops",
+          "0",
           ...timed,
         ]);
         const { worker, line } = failureLine(r);

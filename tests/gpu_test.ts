@@ -15,6 +15,8 @@ import type { TaskSpec } from "../lib/tasklets/schedule.ts";
 import { taskSpec } from "../lib/run/tasks.ts";
 import type { BenchConfig, BenchResult } from "../lib/common/types.ts";
 import {
+  ensureTool,
+  firstReason,
   lines,
   makeRandomFile,
   removeDir,
@@ -347,6 +349,38 @@ testUnless(
           });
         }
       }
+    } finally {
+      removeDir(dir);
+    }
+  },
+);
+
+testUnless(
+  firstReason(no_fake, ensureTool("strace")),
+  "--slow_bounce_buffer: the bounce path, its host buffer pinned inside every call",
+  async () => {
+    const dir = tempDir("aiobench_gpu_slow_");
+    try {
+      const base = ["--gpu", "--folder", dir, "--io_size", "8M", "--loops", "3", "--validate"];
+      const env = { AIOBENCH_LIBCUDA: fake };
+      const mlocks: Record<string, number> = {};
+      for (const slow of [false, true]) {
+        const args = [...base, "--warmup_loops", "0", ...(slow ? ["--slow_bounce_buffer"] : [])];
+        const log = join(dir, "strace.log");
+        const argv = ["-f", "-qq", "-e", "trace=mlock,mlock2", "-o", log];
+        const r = await runCli([...args, "--json", "-"], { env, prefix: ["strace", ...argv] });
+        assert.equal(r.code, 0, r.stderr);
+        const doc = JSON.parse(r.stdout) as BenchResult;
+        assert.equal(doc.results[0].gpu?.mode, slow ? "bounce" : "overlap");
+        assert.equal(doc.results[0].validate?.ok, true);
+        assert.equal(doc.config.slow_bounce_buffer, slow);
+        mlocks[String(slow)] = Deno.readTextFileSync(log).split("\n")
+          .filter((l) => /mlock2?\(/.test(l) && / = 0$/.test(l)).length;
+        Deno.removeSync(log);
+      }
+      // Three timed calls, each pinning its own buffer; the ordinary path pins nothing.
+      assert.equal(mlocks.false, 0, JSON.stringify(mlocks));
+      assert.equal(mlocks.true, 3, JSON.stringify(mlocks));
     } finally {
       removeDir(dir);
     }

@@ -77,7 +77,8 @@ Deno.test("bad options: exit 2, one line naming the flag and value, nothing chan
     // an output that can't be written is found before measuring, not after
     [["--read_file", f, "--json", "/nonexistent/out.json"], ["--json /nonexistent/out.json"]],
     [["--read_file", f, "--json", "/tmp"], ["--json /tmp is a directory"]],
-    [["--read_file", f, "--write_file", `${s.dir}/w`], ["--read_file", "--write_file"]],
+    // ds_aio's pair (read, then write) needs the write's size
+    [["--read_file", f, "--write_file", `${s.dir}/w`], ["--write_file needs --io_size"]],
     [["--read_file", f, "--time_based"], ["--time_based", "--runtime"]],
     [["--read_file", f, "--hipri", "--buffered"], ["--hipri", "--buffered"]],
     [["--read_file", f, "--sqthread_poll_cpu", "1"], ["--sqthread_poll"]],

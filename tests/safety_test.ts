@@ -175,7 +175,18 @@ Deno.test("files aiobench created are removed at the end unless --keep", async (
 
     await t.step("--folder read: creates its file, reads it, removes it", async () => {
       const r = await runCli([
-        ...["--folder", dir, "--read", "--io_size", "2M", "--validate", "--json", "-"],
+        ...[
+          "--folder",
+          dir,
+          "--read",
+          "--io_size",
+          "2M",
+          "--loops",
+          "1",
+          "--validate",
+          "--json",
+          "-",
+        ],
       ]);
       assert.equal(r.code, 0, r.stderr);
       const doc = JSON.parse(r.stdout);

@@ -24,6 +24,7 @@ import { zero_help } from "../zero/options.ts";
 
 const group_titles: Record<string, string> = {
   target: "Target (one of --read_file, --write_file, --folder; none: the default run)",
+  where: "Where to look",
   "io shape": "IO shape",
   schedule: "Schedule",
   output: "Output",
@@ -105,8 +106,8 @@ export function defaultText(def: AnyOption, command: Command): string | undefine
   if (isAxis(def, command)) return showDefault(def, def.axis!.default);
   const env = def.env !== undefined && !def.env.hidden ? `, or $${def.env.name}` : "";
   const base = defaultFor(def, command, "ds_aio");
-  if (base === undefined) return def.defaultText === undefined ? undefined : def.defaultText + env;
-  const parts = [showDefault(def, base)];
+  if (base === undefined && def.defaultText === undefined) return undefined;
+  const parts = [base === undefined ? def.defaultText! : showDefault(def, base)];
   for (const source of sources) {
     const value = defaultFor(def, command, source.name);
     if (value !== undefined && value !== base) {
@@ -114,6 +115,7 @@ export function defaultText(def: AnyOption, command: Command): string | undefine
     }
   }
   if (parts.length === 1 && base === false && env === "") return undefined;
+  if (base === undefined && parts.length === 1) return def.defaultText! + env;
   return parts.join("; ") + env;
 }
 
@@ -136,13 +138,13 @@ function optionLine(def: AnyOption, command: Command): string {
   const range = !axis && def.type.range !== undefined ? ` (${def.type.range})` : "";
   const needs = def.needs !== undefined ? ` (needs ${def.needs.flag})` : "";
   const shown = fallback === undefined ? "" : ` (default: ${fallback})`;
-  const help = axis ? def.axis!.help : def.help;
+  const help = axis ? def.axis!.help : def.helpIn?.[command]?.help ?? def.help;
   return `  ${(names + negation).padEnd(38)} ${help}${range}${needs}${shown}`;
 }
 
 /** The help section an option is listed under in `command`. */
 function groupOf(def: AnyOption, command: Command): string {
-  return isAxis(def, command) ? "sweep axes" : def.group;
+  return isAxis(def, command) ? "sweep axes" : def.helpIn?.[command]?.group ?? def.group;
 }
 
 /**
@@ -168,7 +170,7 @@ export function helpText(command?: string): string {
     if (rows.length === 0) continue;
     lines.push(`${title}:`, ...rows.map((def) => optionLine(def, topic)), "");
   }
-  if (defs.length > 0) {
+  if (defs.length > 0 && topic !== "doctor") {
     lines.push(
       "Sizes take binary suffixes K/M/G/T (1M = 1048576; KB, KiB, MiB... also work).",
       "Durations: 10 (seconds), 500ms, 30s, 2m, 1h.",

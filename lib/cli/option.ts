@@ -31,10 +31,11 @@ export const bench_commands: readonly Command[] = ["run", "sweep", "compare", "d
 
 /**
  * Where a command line comes from, which decides some defaults (DeepSpeed's tools differ):
- * `default_run` is aiobench with no target; `ds_aio` a command line naming its targets as
- * ds_aio's `test_ds_aio.py` does.
+ * `default_run` is aiobench with no target; `ds_io` a command line naming folders as DeepSpeed's
+ * `ds_io` does (`--folder`, `--folder_to_device_mapping`); `ds_aio` one naming files as ds_aio's
+ * `test_ds_aio.py` does (`--read_file`, `--write_file`).
  */
-export type Source = "default_run" | "ds_aio";
+export type Source = "default_run" | "ds_io" | "ds_aio";
 
 /** What a source rule sees: the options given (by name) and the config built from them. */
 export interface Given {
@@ -54,8 +55,22 @@ export const sources: ReadonlyArray<{
     label: "in the default run",
     applies: ({ config }) => !hasTarget(config),
   },
-  { name: "ds_aio", label: "with a target", applies: () => true },
+  {
+    name: "ds_io",
+    label: "for ds_io's --folder",
+    applies: ({ config }) =>
+      config.readFile === undefined && config.writeFile === undefined &&
+      (config.folders ?? []).length > 0,
+  },
+  { name: "ds_aio", label: "for ds_aio's --read_file/--write_file", applies: () => true },
 ];
+
+/** How the settings line names a source's defaults. */
+export const source_names: Record<Source, string> = {
+  default_run: "aiobench's default run",
+  ds_io: "ds_io (--folder)",
+  ds_aio: "ds_aio (--read_file/--write_file)",
+};
 
 /** The source of a command line (see {@linkcode sources}). */
 export function sourceOf(given: Given): Source {
@@ -93,6 +108,8 @@ export interface OptionDef<T> {
   /** Help section (see lib/cli/help.ts). */
   group: string;
   help: string;
+  /** What the option means in a subcommand where it means something else (doctor's --folder). */
+  helpIn?: Partial<Record<Command, { group: string; help: string }>>;
   /** A value for "needs a value, e.g. ..." messages (default: the default value, shown). */
   example?: string;
   /** The subcommands that take it. */

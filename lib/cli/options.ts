@@ -12,12 +12,13 @@
 import { engines, limits, workloads } from "../common/limits.ts";
 import { showValue, UsageError } from "../common/size.ts";
 import { hasTarget } from "../run/targets.ts";
-import type { BenchConfig, Workload } from "../common/types.ts";
-import { type AnyOption, bench_commands, type Command, option, type OptionDef } from "./option.ts";
+import type { BenchConfig, Engine, Workload } from "../common/types.ts";
+import { type AnyOption, type Command, option, type OptionDef } from "./option.ts";
 import {
   choice,
   duration,
   integer,
+  parseChoice,
   parseInteger,
   parsePath,
   path,
@@ -26,13 +27,41 @@ import {
   type ValueType,
 } from "./values.ts";
 
-const single_commands: readonly Command[] = ["run", "compare", "doctor"];
-const with_sweep: readonly Command[] = ["run", "sweep", "compare", "doctor"];
+const single_commands: readonly Command[] = ["run", "compare"];
+const with_sweep: readonly Command[] = ["run", "sweep", "compare"];
+/** The options that measure: every subcommand but doctor, which only looks at the machine. */
+const measure_commands: readonly Command[] = with_sweep;
+/** doctor's: where to look (--folder, or its PATH) and --json (and --mpi). */
+const with_doctor: readonly Command[] = [...measure_commands, "doctor"];
 /** Options `aiobench zero` shares: DeepSpeed's aio section, the engine and the output. */
 const with_zero: readonly Command[] = [...with_sweep, "zero"];
 
 /** Default `--io_size` of a `--folder` file when none is given. */
 export const folder_io_size_default_bytes = 1 << 30;
+
+/** What `--engine` takes: a kernel interface, or one of ds_io's engine names. */
+type EngineName = Engine | "aio_handle" | "aio_basic";
+
+const ds_engines = ["aio_handle", "aio_basic"] as const;
+const torch_engines = ["torch_io", "torch_fastio"];
+
+/** `--engine`: auto|io_uring|libaio|psync, or ds_io's aio_handle|aio_basic; torch's explained. */
+const engine_name: ValueType<EngineName> = {
+  kind: "value",
+  placeholder: "NAME",
+  parse(text, flag) {
+    if (torch_engines.includes(text.trim().toLowerCase().replaceAll("-", "_"))) {
+      throw new UsageError(
+        `${flag} ${showValue(text)} is ds_io's torch engine (torch.save/torch.load through ` +
+          "torch, measuring torch's serialization); aiobench has no torch: use --engine " +
+          "aio_handle (DeepSpeed's async IO handle) or aio_basic",
+      );
+    }
+    return parseChoice<EngineName>(text, flag, [...engines, ...ds_engines]);
+  },
+  show: (value) => value,
+  range: [...engines, ...ds_engines].join("|"),
+};
 
 /** `DIR:GPU` of --folder_to_device_mapping. */
 const folder_gpu: ValueType<[string, number]> = {
@@ -64,7 +93,7 @@ function flagSwitch(
     default: false,
     group,
     help,
-    commands: bench_commands,
+    commands: measure_commands,
     ...more,
   });
 }
@@ -78,7 +107,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "/mnt/nvme0/big.bin",
     group: "target",
     help: "read this file (every worker reads all of it)",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   option({
     name: "write_file",
@@ -87,7 +116,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "/mnt/nvme0/out.bin",
     group: "target",
     help: "write FILE.<worker> (one file per worker)",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   option({
     name: "folder",
@@ -95,7 +124,8 @@ export const bench_options: readonly AnyOption[] = [
     example: "/mnt/nvme0",
     group: "target",
     help: "write (or with --read, read) a file per worker in DIR; repeat for several drives",
-    commands: bench_commands,
+    helpIn: { doctor: { group: "where", help: "the directory to check (the same as PATH)" } },
+    commands: with_doctor,
     repeatable: true,
     apply: ({ cfg }, folder) => {
       cfg.folders = [...(cfg.folders ?? []), folder];
@@ -122,7 +152,7 @@ export const bench_options: readonly AnyOption[] = [
       when: (cfg) => !hasTarget(cfg),
       hidden: true,
     },
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   option({
     name: "block_size",
@@ -156,7 +186,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "4",
     group: "schedule",
     help: "workers, each with its own handle and file",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   flagSwitch(
     "overlap_events",
@@ -164,7 +194,7 @@ export const bench_options: readonly AnyOption[] = [
     "schedule",
     "keep the queue full, reaping and resubmitting as IOs complete",
     {
-      defaults: { default_run: true, zero: true },
+      defaults: { default_run: true, ds_io: true, zero: true },
       commands: with_zero,
       axis: { default: [true, false], help: "overlap settings to try", example: "on,off" },
     },
@@ -191,13 +221,15 @@ export const bench_options: readonly AnyOption[] = [
   ),
   option({
     name: "io_parallel",
+    aliases: ["intra_op_parallelism"],
     key: "ioParallel",
     type: integer(limits.ioParallel),
     example: "4",
     group: "schedule",
-    help: "async pread/pwrite + wait with N threads per handle",
+    help: "async pread/pwrite + wait with N threads per handle (DeepSpeed's config calls it " +
+      "intra_op_parallelism)",
     defaultText: "unset: synchronous read/write",
-    defaults: { zero: 1 },
+    defaults: { ds_io: 1, zero: 1 },
     commands: with_zero,
     axis: {
       default: [1, 2, 4, 8],
@@ -211,22 +243,22 @@ export const bench_options: readonly AnyOption[] = [
     key: "loops",
     type: integer(limits.loops),
     default: 1,
-    defaults: { sweep: 3 },
+    defaults: { sweep: 3, ds_io: 3 },
     example: "3",
     group: "schedule",
     help: "timed loops per worker (sweep: per config)",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   option({
     name: "warmup_loops",
     key: "warmupLoops",
     type: integer(limits.warmupLoops),
     default: 0,
-    defaults: { sweep: 1 },
+    defaults: { sweep: 1, ds_io: 1 },
     example: "1",
     group: "schedule",
     help: "untimed loops before the timed ones",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   flagSwitch(
     "include_warmup_time",
@@ -234,12 +266,20 @@ export const bench_options: readonly AnyOption[] = [
     "schedule",
     "count the warm-up loops in the results",
   ),
+  flagSwitch(
+    "different_file_each_iteration",
+    "differentFileEachIteration",
+    "schedule",
+    "each loop (warm-up included) of a worker uses its own file in the --folder, as ds_io's " +
+      "option does (aiobench_<worker>_<loop>.dat)",
+  ),
   option<boolean>({
     name: "handle",
     type: switchValue,
     group: "schedule",
-    help: "accepted for ds_aio scripts; aiobench always uses a handle",
-    commands: bench_commands,
+    help: "accepted for ds_aio scripts: aiobench uses a handle unless --engine aio_basic " +
+      "(ds_aio without --handle runs DeepSpeed's aio_basic: give --engine aio_basic for that)",
+    commands: measure_commands,
     apply: () => {},
   }),
   flagSwitch("verbose", "verbose", "output", "print per-worker detail", {
@@ -253,7 +293,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "out.json",
     group: "output",
     help: "write the aiobench/1 JSON report (zero: aiobench-zero/1) to FILE, or to stdout with -",
-    commands: with_zero,
+    commands: [...with_zero, "doctor"],
   }),
   flagSwitch(
     "latency",
@@ -269,20 +309,27 @@ export const bench_options: readonly AnyOption[] = [
     example: "1s",
     group: "output",
     help: "report throughput every DURATION",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   flagSwitch("validate", "validate", "safety", "check the data after the timed region"),
   flagSwitch("force", "force", "safety", "overwrite existing files and allow block devices"),
   flagSwitch("keep", "keep", "safety", "keep the files aiobench created", { commands: with_zero }),
-  option({
+  option<EngineName>({
     name: "engine",
     key: "engine",
-    type: choice(engines),
+    type: engine_name,
     default: "auto",
     example: "io_uring",
     group: "engine",
-    help: "the IO engine; auto falls back with a printed reason",
+    help: "the kernel interface: auto (io_uring, else libaio, else psync, with a printed " +
+      "reason), io_uring, libaio or psync; and ds_io's names: aio_handle (one handle per " +
+      "worker for the run: aiobench's way, the default) or aio_basic (DeepSpeed's non-handle " +
+      "path: every call opens the file and sets up a fresh aio context, inside the timing)",
     commands: with_zero,
+    apply: ({ cfg }, name) => {
+      if (name === "aio_handle" || name === "aio_basic") cfg.dsEngine = name;
+      else cfg.engine = name;
+    },
   }),
   option({
     name: "mpi",
@@ -307,7 +354,7 @@ export const bench_options: readonly AnyOption[] = [
     group: "engine",
     help: "io_uring: pin the SQ polling thread to CPU N",
     needs: { key: "sqthreadPoll", flag: "--sqthread_poll" },
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   flagSwitch("hipri", "hipri", "engine", "io_uring: polled completions (IOPOLL)"),
   flagSwitch("nonvectored", "nonvectored", "engine", "io_uring: plain READ/WRITE, not READV"),
@@ -349,7 +396,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "42",
     group: "workloads",
     help: "seed for random offsets and data",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   option({
     name: "runtime",
@@ -358,7 +405,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "30s",
     group: "workloads",
     help: "stop after DURATION (10, 500ms, 30s, 2m, 1h)",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   flagSwitch(
     "time_based",
@@ -381,7 +428,7 @@ export const bench_options: readonly AnyOption[] = [
     example: "5s",
     group: "workloads",
     help: "run this long before measuring",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   flagSwitch("gpu", "gpu", "gpu", "move data to and from GPU memory"),
   option({
@@ -392,16 +439,18 @@ export const bench_options: readonly AnyOption[] = [
     example: "0",
     group: "gpu",
     help: "the GPU to use",
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   option({
     name: "folder_to_device_mapping",
     type: folder_gpu,
     example: "/mnt/nvme0:0",
     group: "gpu",
-    help: "pair a folder with a GPU; repeatable; its folders become --folder targets",
-    commands: bench_commands,
+    help: "pair folders with GPUs (several after one flag, as ds_io takes them, or the flag " +
+      "again); the folders become the targets, one worker each (ds_io's processes)",
+    commands: measure_commands,
     repeatable: true,
+    many: true,
     apply: ({ cfg }, [folder, gpu]) => {
       cfg.folderToDeviceMapping = { ...cfg.folderToDeviceMapping, [folder]: gpu };
     },
@@ -416,7 +465,7 @@ export const bench_options: readonly AnyOption[] = [
     help: "overlap: chunked copies overlapped with IO; bounce: copy after the whole IO, as ds_aio",
     env: { name: "AIOBENCH_GPU_MODE", invalid: "is not a GPU mode; use overlap or bounce" },
     needs: { key: "gpu", flag: "--gpu" },
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   option({
     name: "gpu_chunk",
@@ -428,7 +477,7 @@ export const bench_options: readonly AnyOption[] = [
     defaultText: "2 × queue_depth × block_size, at least 64M",
     env: { name: "AIOBENCH_GPU_CHUNK", when: (cfg) => cfg.gpuMode !== "bounce" },
     needs: { key: "gpu", flag: "--gpu" },
-    commands: bench_commands,
+    commands: measure_commands,
   }),
   flagSwitch("use_gds", "useGds", "gpu", "GPUDirect Storage", {
     needs: {
@@ -442,5 +491,13 @@ export const bench_options: readonly AnyOption[] = [
     "useAcceleratorPinMemory",
     "gpu",
     "pin host buffers through the accelerator",
+  ),
+  flagSwitch(
+    "slow_bounce_buffer",
+    "slowBounceBuffer",
+    "gpu",
+    "ds_io's: the bounce path with its host buffer allocated and pinned inside every timed " +
+      "call (as DeepSpeed does for a GPU tensor given to the handle), not once before",
+    { needs: { key: "gpu", flag: "--gpu" } },
   ),
 ];

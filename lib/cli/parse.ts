@@ -36,6 +36,7 @@ import {
   type ScanSpec,
 } from "./scan.ts";
 import { option_table } from "./table.ts";
+import { foreignOption } from "./foreign.ts";
 
 export { UsageError };
 export type { Command, CompareOptions, SweepAxes, SweepObjective, SweepOptions };
@@ -73,6 +74,8 @@ const top_level_specs: readonly ScanSpec[] = specsFor(option_table, "run").conca
 
 function unknownOption(command: Command): (token: string, name: string) => never {
   return (token, name) => {
+    const foreign = token.startsWith("--") ? foreignOption(name) : undefined;
+    if (foreign !== undefined) throw new UsageError(foreign);
     const shown = showValue(token.split("=")[0]);
     const elsewhere = findSpec(option_table, name.replace(/^no_/, ""));
     if (elsewhere !== undefined && token.startsWith("--")) {

@@ -113,6 +113,11 @@ export interface BenchConfig {
   useGds: boolean;
   /** `--use_accelerator_pin_memory`: pin host buffers through the accelerator. */
   useAcceleratorPinMemory: boolean;
+  /**
+   * `--slow_bounce_buffer` (ds_io): the GPU bounce path with its host buffer allocated and
+   * pinned inside every timed call, not once before the loops.
+   */
+  slowBounceBuffer?: boolean;
   /** `--gpu` data path: `overlap` (chunked, copies overlap IO; default) or `bounce` (as ds_aio). */
   gpuMode?: "overlap" | "bounce";
   /** `--gpu` overlap chunk in bytes (a block-size multiple); default: see lib/gpu/plan.ts. */

@@ -14,6 +14,11 @@ export interface GpuTaskPlan {
   device: number;
   mode: GpuMode;
   chunkBytes: number;
+  /**
+   * ds_io's --slow_bounce_buffer: each main step allocates and pins (mlock) its own host buffer
+   * and releases it, inside the timing, as DeepSpeed does for a GPU tensor handed to the handle.
+   */
+  pinPerCall?: boolean;
 }
 
 /** One step of a GPU main: file ⇄ host slot IO, an async copy, a wait on a slot, a final sync. */

@@ -38,7 +38,9 @@ export function deviceForWorker(config: BenchConfig, worker: number): number {
 }
 
 function modeOf(config: BenchConfig): GpuMode {
-  return config.useGds ? "gds" : config.gpuMode ?? "overlap";
+  if (config.useGds) return "gds";
+  // ds_io's slow bounce buffer is the bounce path, its buffer pinned per call.
+  return config.slowBounceBuffer ? "bounce" : config.gpuMode ?? "overlap";
 }
 
 function checkOptions(config: BenchConfig): void {
@@ -53,6 +55,12 @@ function checkOptions(config: BenchConfig): void {
   }
   if (config.useGds && config.buffered) {
     throw new UsageError("--use_gds needs O_DIRECT; drop --buffered");
+  }
+  if (config.slowBounceBuffer && (config.useGds || config.gpuChunkBytes !== undefined)) {
+    throw new UsageError(
+      "--slow_bounce_buffer is the bounce path (a host buffer pinned per call); drop " +
+        (config.useGds ? "--use_gds" : "--gpu_chunk") + " or --slow_bounce_buffer",
+    );
   }
 }
 
@@ -141,7 +149,12 @@ export function gpuPlanFor(
   const chunkBytes = run.mode === "overlap"
     ? Math.min(run.chunkBytes ?? defaultChunkBytes(spec.config, spec.ioSizeBytes), spec.ioSizeBytes)
     : spec.ioSizeBytes;
-  return { device: deviceForWorker(spec.config, spec.worker), mode: run.mode, chunkBytes };
+  return {
+    device: deviceForWorker(spec.config, spec.worker),
+    mode: run.mode,
+    chunkBytes,
+    pinPerCall: spec.config.slowBounceBuffer === true,
+  };
 }
 
 /** The `env.gpu` entry of the JSON document. */

@@ -160,6 +160,22 @@ export function withStaging(ctx: GpuTaskContext, use: (staging: AlignedBuffer) =
 }
 
 function mainGpu(ctx: GpuTaskContext, async: boolean): number {
+  if (!ctx.gpu.plan.pinPerCall) return runGpuSteps(ctx, async);
+  // --slow_bounce_buffer: this call's own page-locked host buffer, made and released in the
+  // timed step; the copies then go from memory CUDA didn't register (as DeepSpeed's do).
+  const g = ctx.gpu;
+  const registered = g.slots[0];
+  const fresh = AlignedBuffer.alloc(registered.size, { lock: true });
+  try {
+    g.slots[0] = fresh;
+    return runGpuSteps(ctx, async);
+  } finally {
+    g.slots[0] = registered;
+    fresh.free();
+  }
+}
+
+function runGpuSteps(ctx: GpuTaskContext, async: boolean): number {
   const g = ctx.gpu;
   const read = !writes(ctx.spec.workload);
   let moved = 0;
@@ -171,7 +187,11 @@ function mainGpu(ctx: GpuTaskContext, async: boolean): number {
     } else if (step.kind === "copy") {
       const device = g.devicePointer + BigInt(step.offset);
       const host = g.slots[step.slot].address;
-      if (read) g.driver.copyHtoDAsync(device, host, step.bytes, g.stream);
+      if (g.plan.pinPerCall) {
+        // Memory CUDA didn't register: a plain (synchronous) copy, as from pageable memory.
+        if (read) g.driver.copyHtoD(device, host, step.bytes);
+        else g.driver.copyDtoH(host, device, step.bytes);
+      } else if (read) g.driver.copyHtoDAsync(device, host, step.bytes, g.stream);
       else g.driver.copyDtoHAsync(host, device, step.bytes, g.stream);
       g.driver.eventRecord(g.events[step.slot], g.stream);
     } else if (step.kind === "wait") {

@@ -10,6 +10,7 @@ import { errLine, writeLines } from "../common/output.ts";
 import { Progress } from "../common/progress.ts";
 import type { BenchConfig, BenchResult } from "../common/types.ts";
 import { humanReport, settingsLine } from "./report.ts";
+import { source_names, sourceOf } from "../cli/option.ts";
 import { runBenchmark, RunFailure, VERSION } from "./run.ts";
 import { RunWatcher } from "./watch.ts";
 
@@ -24,6 +25,11 @@ function emit(config: BenchConfig, result: BenchResult): void {
     settingsLine(config, {
       engine: (result.env as { engine?: string }).engine,
       ioSizeBytes: first === undefined ? undefined : first.bytes / Math.max(1, config.loops),
+      opSizes: result.results.filter((r) => r.workers.length > 0).map((r) => [
+        r.op,
+        r.workers[0].bytes / Math.max(1, config.loops),
+      ]),
+      source: source_names[sourceOf({ options: new Set(), config })],
     }),
   ];
   writeLines(toStdout ? Deno.stdout : Deno.stderr, [...envLines, ...human]);

@@ -416,5 +416,6 @@ export function configToJson(cfg: BenchConfig): Record<string, unknown> {
     gpu_mode: cfg.gpuMode ?? null,
     gpu_chunk: cfg.gpuChunkBytes ?? null,
     use_accelerator_pin_memory: cfg.useAcceleratorPinMemory,
+    slow_bounce_buffer: cfg.slowBounceBuffer ?? false,
   };
 }

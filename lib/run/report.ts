@@ -241,7 +241,13 @@ function seconds(s: number): string {
  */
 export function settingsLine(
   config: BenchConfig,
-  run: { engine?: string; ioSizeBytes?: number; source?: string },
+  run: {
+    engine?: string;
+    ioSizeBytes?: number;
+    /** Bytes per worker per loop of each op, when they differ (ds_aio's read + write pair). */
+    opSizes?: Array<[string, number]>;
+    source?: string;
+  },
 ): string {
   const c = config;
   const parallel = c.dsEngine === "aio_basic"
@@ -254,11 +260,17 @@ export function settingsLine(
   const ramp = c.rampTimeS > 0 ? ` + ${seconds(c.rampTimeS)} ramp` : "";
   const size = c.ioSizeBytes ?? run.ioSizeBytes;
   const lanes = Math.max(1, c.ioParallel ?? 0);
+  const sizes = new Set((run.opSizes ?? []).map(([, bytes]) => bytes));
+  const sizeText = sizes.size > 1
+    ? run.opSizes!.map(([op, bytes]) => `${formatBytesHuman(bytes)} (${op})`).join(", ")
+    : size === undefined
+    ? "io_size"
+    : formatBytesHuman(size);
   const buffer = c.gpu
-    ? `GPU buffer of ${size === undefined ? "io_size" : formatBytesHuman(size)} per worker`
+    ? `GPU buffer of ${sizeText} per worker`
     : c.slotBuffers
     ? `buffer of ${formatBytesHuman(lanes * c.queueDepth * c.blockSizeBytes)} per worker (slots)`
-    : `buffer of ${size === undefined ? "io_size" : formatBytesHuman(size)} per worker`;
+    : `buffer of ${sizeText} per worker`;
   const extras = [c.mlock ? "mlocked" : "", c.hugePages ? "huge pages" : ""].filter((x) => x);
   const engine = `engine ${c.dsEngine ?? "aio_handle"} on ${run.engine ?? c.engine}` +
     (c.buffered ? ", buffered" : "");

@@ -32,6 +32,8 @@ export function hasTarget(cfg: Partial<BenchConfig>): boolean {
 
 /** The workloads of a target when nothing else is asked: ds_aio's and ds_io's. */
 export function targetWorkloads(cfg: Partial<BenchConfig>, read = false): Workload[] {
+  // ds_aio's test_ds_aio.py with both files reads the one, then writes the other.
+  if (cfg.readFile !== undefined && cfg.writeFile !== undefined) return ["read", "write"];
   if (cfg.readFile !== undefined) return ["read"];
   if (cfg.writeFile !== undefined) return ["write"];
   if ((cfg.folders ?? []).length > 0) return read ? ["read"] : ["write"];
@@ -54,7 +56,22 @@ export function resolveTargets(cfg: Partial<BenchConfig>, choice: TargetChoice =
   cfg.folders = [...(cfg.folders ?? [])];
   cfg.folderToDeviceMapping = { ...cfg.folderToDeviceMapping };
   const mapped = Object.keys(cfg.folderToDeviceMapping);
-  if (!hasTarget(cfg) && mapped.length > 0) cfg.folders = mapped;
+  const file = cfg.readFile !== undefined
+    ? "--read_file"
+    : cfg.writeFile !== undefined
+    ? "--write_file"
+    : undefined;
+  if (mapped.length > 0 && file !== undefined) {
+    throw new UsageError(
+      `--folder_to_device_mapping names ds_io's folders, and ${file} names a file: they ` +
+        `contradict; drop ${file} (the folders are the targets) or the mapping`,
+    );
+  }
+  if (!hasTarget(cfg) && mapped.length > 0) {
+    cfg.folders = mapped;
+    // ds_io runs one process per mapped folder.
+    cfg.threads ??= mapped.length;
+  }
   if (choice.read && cfg.folders.length === 0 && cfg.readFile === undefined) {
     throw new UsageError(
       "--read needs --folder DIR (it reads the folder's files instead of writing)",
