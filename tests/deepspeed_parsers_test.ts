@@ -9,7 +9,15 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { removeDir, ROOT, runCli, stepUnless, tempDir, testUnless } from "./_helpers.ts";
+import {
+  makeRandomFile,
+  removeDir,
+  ROOT,
+  runCli,
+  stepUnless,
+  tempDir,
+  testUnless,
+} from "./_helpers.ts";
 import type { BenchResult } from "../lib/common/types.ts";
 
 const DEEPSPEED_VERSION = "0.18.9";
@@ -250,6 +258,36 @@ testUnless(
             Number(l.split(" = ")[1])
           );
           assert.deepEqual(values.sort(), sweepPoints(op).map((p) => speeds[p.log]).sort());
+        }
+        // One log of ds_aio's legacy read + write pair: both metrics come from the same file.
+        const legacy = join(logs, "legacy");
+        Deno.mkdirSync(legacy);
+        const input = join(data, "in.bin");
+        makeRandomFile(input, 8 << 20);
+        const args = [
+          "--read_file",
+          input,
+          "--write_file",
+          join(data, "out"),
+          "--write_size",
+          "4M",
+        ];
+        const json = join(dir, "pair.json");
+        const pair = new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", join(ROOT, "main.ts"), ...args, "--handle", "--json", json],
+          stdout: "piped",
+          stderr: "piped",
+        }).outputSync();
+        assert.ok(pair.success, new TextDecoder().decode(pair.stderr));
+        Deno.writeFileSync(join(legacy, "t1_p1_d32_bs1M.txt"), pair.stdout);
+        const doc = JSON.parse(Deno.readTextFileSync(json));
+        for (const [index, op] of (["read", "write"] as const).entries()) {
+          const r = run(python, [parser, "--log_dir", legacy, "--metric", `${op}_speed`]);
+          assert.ok(r.ok, r.err);
+          assert.equal(
+            r.out.trim().split("\n").at(-1),
+            `(1, 1, 32, 1048576) = ${doc.results[index].e2e_gib_s}`,
+          );
         }
       });
     } finally {
