@@ -15,6 +15,7 @@ import {
   deepSpeedAioConfig,
   deepSpeedAioJson,
   objectiveGibS,
+  recommend_rule,
   type SweepDocument,
   sweepDocument,
 } from "../lib/sweep/rank.ts";
@@ -330,15 +331,32 @@ Deno.test("sweep: a tiny real sweep through the CLI picks the measured best", as
       const argmax = values.indexOf(Math.max(...values));
       assert.equal(doc.best!.key, doc.records[argmax].key);
       assert.equal(doc.best!.objective_gib_s, objectiveGibS(doc.records[argmax], "sum"));
+      // --config_out holds the recommended config and says how it was picked.
       const fragment = JSON.parse(Deno.readTextFileSync(out("aio.json")));
-      assert.deepEqual(fragment, deepSpeedAioConfig(doc.records[argmax].point));
+      const picked = doc.records.find((r) => r.key === doc.recommended!.key)!;
+      assert.deepEqual(fragment.aio, deepSpeedAioConfig(picked.point).aio);
       assert.equal(typeof fragment.aio.overlap_events, "boolean");
+      assert.deepEqual(fragment.aiobench_sweep, {
+        objective: "sum",
+        recommended: doc.recommended!.key,
+        fastest: doc.best!.key,
+        within_spread_of_fastest: doc.recommended!.within_spread.length,
+        rule: recommend_rule,
+      });
+      assert.ok(doc.recommended!.within_spread.includes(doc.best!.key));
     });
     await t.step("stdout ranks the points; stderr shows progress with ETA and best", () => {
       assert.match(stdout, /vs best/);
-      assert.match(stdout, new RegExp(`^1 +${escape(doc.best!.key)} .* best$`, "m"));
-      assert.match(stdout, /^2 +bs=.* -\d+\.\d%$/m);
-      assert.match(stdout, /DeepSpeed: \{"aio": \{"block_size": \d+, /);
+      assert.match(stdout, new RegExp(`^1 +${escape(doc.best!.key)} .* best( recommended)?$`, "m"));
+      assert.match(stdout, /^2 +bs=.* -\d+\.\d%( recommended| =)?$/m);
+      assert.match(stdout, /^DeepSpeed: \{"aio": \{"block_size": \d+, /m);
+      assert.match(stdout, /^fastest: block_size /m);
+      assert.match(stdout, /^recommended: /m);
+      // Before measuring: the grid, each axis with its values, and the point count.
+      assert.match(
+        stderr,
+        /^grid: 4 points = block_size 128K,1M × queue_depth 4,32 × overlap_events on × single_submit off × io_parallel 1$/m,
+      );
       for (let i = 1; i <= 4; i++) {
         assert.match(
           stderr,

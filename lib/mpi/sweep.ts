@@ -12,7 +12,7 @@ import { errLine, writeLines } from "../common/output.ts";
 import { UsageError } from "../common/size.ts";
 import type { BenchConfig, BenchResult } from "../common/types.ts";
 import { RunFailure } from "../run/run.ts";
-import { checkOutputs, headerLine, writeOutputs } from "../sweep/command.ts";
+import { checkOutputs, headerLines, writeOutputs } from "../sweep/command.ts";
 import { expandSweep } from "../sweep/grid.ts";
 import { summaryLines, sweepDocument } from "../sweep/rank.ts";
 import { runSweep } from "../sweep/run.ts";
@@ -76,7 +76,11 @@ export async function runMpiSweep(
       signal: sweepSignal,
       progress: root ? err : undefined,
       onStart: () => {
-        if (root) err(headerLine(base, configs.length, sweepOptions));
+        if (root) {
+          for (const line of headerLines(base, configs.length, sweepOptions, parsed.sweep!)) {
+            err(line);
+          }
+        }
       },
       runner,
       log: (line) => {

@@ -6,11 +6,11 @@
  */
 import { dirname, resolve } from "node:path";
 import type { ParsedCommand } from "../cli/parse.ts";
-import { expandSweep } from "./grid.ts";
+import { expandSweep, gridLines, type SweepAxes } from "./grid.ts";
 import type { SweepOptions } from "./options.ts";
 import { formatBytesHuman, UsageError } from "../common/size.ts";
 import { sweepCsv } from "./csv.ts";
-import { deepSpeedAioJson, summaryLines, type SweepDocument, sweepDocument } from "./rank.ts";
+import { configOutJson, summaryLines, type SweepDocument, sweepDocument } from "./rank.ts";
 import { runSweep } from "./run.ts";
 import { renderSweepReport } from "./report.ts";
 import { errLine, writeLines } from "../common/output.ts";
@@ -64,12 +64,25 @@ function targetText(base: BenchConfig): string {
 
 /** The sweep's first line: points, loops, workers and sizes, targets, objective. */
 export function headerLine(base: BenchConfig, count: number, options: SweepOptions): string {
+  return headerLines(base, count, options)[0];
+}
+
+/** The sweep's header: that line, then the grid (each axis, its values, the point count). */
+export function headerLines(
+  base: BenchConfig,
+  count: number,
+  options: SweepOptions,
+  axes?: SweepAxes,
+): string[] {
   const size = base.ioSizeBytes === undefined ? "the file's size" : formatBytesHuman(
     base.ioSizeBytes,
   );
-  return `aiobench sweep: ${count} configs, each ${base.warmupLoops} warm-up + ${base.loops} ` +
+  return [
+    `aiobench sweep: ${count} configs, each ${base.warmupLoops} warm-up + ${base.loops} ` +
     `timed loop(s) of ${base.workloads.join("+")}; ${base.threads} worker(s) x ${size} on ` +
-    `${targetText(base)}; objective ${options.objective}`;
+    `${targetText(base)}; objective ${options.objective}`,
+    ...(axes === undefined ? [] : gridLines(axes)),
+  ];
 }
 
 /** Writes --json, --csv, --report and --config_out; returns what was written. */
@@ -94,7 +107,7 @@ export function writeOutputs(
   put("--csv", options.csv, () => sweepCsv(doc));
   put("--report", options.report, () => renderSweepReport(doc));
   if (doc.best !== null) {
-    put("--config_out", options.configOut, () => deepSpeedAioJson(doc.best!.deepspeed) + "\n");
+    put("--config_out", options.configOut, () => configOutJson(doc) + "\n");
   } else if (options.configOut !== undefined) {
     err(`aiobench: --config_out ${options.configOut} not written: no config succeeded`);
   }
@@ -105,7 +118,8 @@ export function writeOutputs(
 export async function runSweepCommand(parsed: ParsedCommand): Promise<number> {
   const base = parsed.config!;
   const options = parsed.sweepOptions!;
-  const configs = expandSweep(base, parsed.sweep!);
+  const axes = parsed.sweep!;
+  const configs = expandSweep(base, axes);
   checkOutputs(base, options);
   const controller = new AbortController();
   let signal_exit = 0;
@@ -126,7 +140,7 @@ export async function runSweepCommand(parsed: ParsedCommand): Promise<number> {
       resume: options.resume,
       signal: controller.signal,
       progress: err,
-      onStart: () => err(headerLine(base, configs.length, options)),
+      onStart: () => writeLines(Deno.stderr, headerLines(base, configs.length, options, axes)),
       log: (line) => {
         const note = line.startsWith("note:") || line.startsWith("warning:");
         if (line.startsWith("creating ") || base.verbose) err(line);

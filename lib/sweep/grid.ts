@@ -85,3 +85,36 @@ export function expandSweep(base: BenchConfig, axes: SweepAxes): BenchConfig[] {
   }
   return points.map(validateConfig);
 }
+
+/**
+ * The grid as the sweep prints it before starting: each axis with its values (and whether they
+ * are its default list), and the number of points they make.
+ *
+ * @example
+ * ```ts
+ * gridLines(defaultAxes())[0];
+ * // "grid: 64 points = block_size 1M,8M (default) × queue_depth 32,128 (default) × ..."
+ * ```
+ */
+export function gridLines(axes: SweepAxes): string[] {
+  const defaults = defaultAxes();
+  const show = (def: AnyOption, values: readonly unknown[]) =>
+    values.map((v) => (v === undefined ? def.axis?.unset?.[0] ?? "unset" : def.type.show(v)))
+      .join(",");
+  let defaulted = 0;
+  const parts = axis_options.map((def) => {
+    const key = def.key as keyof SweepAxes;
+    const values = axes[key] as readonly unknown[];
+    const same = show(def, values) === show(def, defaults[key] as readonly unknown[]);
+    if (same && values.length > 1) defaulted += 1;
+    return `${def.name} ${show(def, values)}${same ? " (default)" : ""}`;
+  });
+  const lines = [`grid: ${gridSize(axes)} points = ${parts.join(" × ")}`];
+  if (defaulted > 0) {
+    lines.push(
+      `  the ${defaulted} axis(es) marked (default) were not given and sweep their default ` +
+        "lists; give one value to hold an axis still (e.g. --overlap_events on --io_parallel 1)",
+    );
+  }
+  return lines;
+}

@@ -88,6 +88,21 @@ export interface SweepBest {
   deepspeed: DeepSpeedAioConfig;
 }
 
+/** The rule that picks among configs whose speeds are within the loop-to-loop spread. */
+export const recommend_rule =
+  "among the configs within the loop-to-loop spread of the fastest, the one with the fewest " +
+  "IOs in flight (queue_depth × io_parallel), then the fewest io_parallel threads, then the faster";
+
+/** The config the sweep recommends: the fastest, or an equal one that uses less (see the rule). */
+export interface SweepRecommendation extends SweepBest {
+  /** The rule that chose it among equals (`recommend_rule`). */
+  rule: string;
+  /** The fastest config's key (the same when it is the one recommended). */
+  fastest_key: string;
+  /** Every config within the loop-to-loop spread of the fastest, the fastest included. */
+  within_spread: string[];
+}
+
 /** The `--json` document of a sweep (schema `aiobench-sweep/1`; fields are only added). */
 export interface SweepDocument {
   schema: "aiobench-sweep/1";
@@ -104,11 +119,84 @@ export interface SweepDocument {
   measured: number;
   resumed: number;
   failed: number;
+  /** The fastest config (the argmax of the objective). */
   best: SweepBest | null;
+  /** What --config_out writes: the fastest, or an equal within the spread that uses less. */
+  recommended: SweepRecommendation | null;
   ranking: Array<{ rank: number; key: string; objective_gib_s: number; below_best_pct: number }>;
   records: SweepRecord[];
   /** Under MPI: the job every point ran across (each point's numbers are the ranks' together). */
   mpi?: MpiJob;
+}
+
+/** A record's loop-to-loop spread for the objective: the sum of its ops' std. deviations. */
+export function objectiveSpread(record: SweepRecord, objective: SweepObjective): number {
+  const ops: readonly ("read" | "write")[] = objective === "sum" ? both_ops : [objective];
+  return ops.reduce<number>((s, op) => s + (record[op]?.e2e_gib_s_stddev ?? 0), 0);
+}
+
+function asBest(ranked: RankedPoint, useGds: boolean): SweepBest {
+  return {
+    key: ranked.record.key,
+    point: ranked.record.point,
+    objective_gib_s: ranked.objective_gib_s,
+    read_e2e_gib_s: ranked.record.read?.e2e_gib_s ?? null,
+    write_e2e_gib_s: ranked.record.write?.e2e_gib_s ?? null,
+    deepspeed: deepSpeedAioConfig(ranked.record.point, useGds),
+  };
+}
+
+/**
+ * The recommendation (see `recommend_rule`): configs are equal to the fastest when the gap is
+ * within their combined loop-to-loop spread; among equals, the fewest IOs in flight wins.
+ */
+export function recommend(
+  ranked: RankedPoint[],
+  objective: SweepObjective,
+  useGds = false,
+): SweepRecommendation | null {
+  const fastest = ranked[0];
+  if (fastest === undefined) return null;
+  const spread = (r: RankedPoint) => objectiveSpread(r.record, objective);
+  const equals = ranked.filter((r) =>
+    fastest.objective_gib_s - r.objective_gib_s <= spread(fastest) + spread(r)
+  );
+  const lanes = (r: RankedPoint) => Math.max(1, r.record.point.io_parallel ?? 1);
+  const inFlight = (r: RankedPoint) => r.record.point.queue_depth * lanes(r);
+  const pick =
+    [...equals].sort((a, b) =>
+      inFlight(a) - inFlight(b) || lanes(a) - lanes(b) || b.objective_gib_s - a.objective_gib_s
+    )[0];
+  return {
+    ...asBest(pick, useGds),
+    rule: recommend_rule,
+    fastest_key: fastest.record.key,
+    within_spread: equals.map((r) => r.record.key),
+  };
+}
+
+/**
+ * What --config_out holds: DeepSpeed's `aio` section of the recommended config (one line, as
+ * Python's json.dumps writes it), and beside it an `aiobench_sweep` note saying how it was
+ * chosen (DeepSpeed reads only the keys it knows).
+ */
+export function configOutJson(doc: SweepDocument): string {
+  const r = doc.recommended!;
+  const note = {
+    objective: doc.objective,
+    recommended: r.key,
+    fastest: r.fastest_key,
+    within_spread_of_fastest: r.within_spread.length,
+    rule: r.rule,
+  };
+  const aio = deepSpeedAioJson(r.deepspeed);
+  return `${aio.slice(0, -1)}, "aiobench_sweep": ${pythonJson(note)}}`;
+}
+
+/** JSON with Python's json.dumps spacing (`{"a": 1, "b": "x"}`), for flat objects. */
+function pythonJson(value: Record<string, string | number>): string {
+  const items = Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`);
+  return `{${items.join(", ")}}`;
 }
 
 /** The whole result of a sweep as one JSON-ready document. */
@@ -129,14 +217,8 @@ export function sweepDocument(outcome: SweepOutcome, objective: SweepObjective):
     measured: outcome.measured,
     resumed: outcome.resumed,
     failed: outcome.records.filter((r) => r.status === "failed").length,
-    best: top === undefined ? null : {
-      key: top.record.key,
-      point: top.record.point,
-      objective_gib_s: top.objective_gib_s,
-      read_e2e_gib_s: top.record.read?.e2e_gib_s ?? null,
-      write_e2e_gib_s: top.record.write?.e2e_gib_s ?? null,
-      deepspeed: deepSpeedAioConfig(top.record.point, useGds),
-    },
+    best: top === undefined ? null : asBest(top, useGds),
+    recommended: recommend(ranked, objective, useGds),
     ranking: ranked.map((r, i) => ({
       rank: i + 1,
       key: r.record.key,
@@ -181,9 +263,15 @@ export function summaryLines(doc: SweepDocument, top = 5): string[] {
     }  ${doc.objective.padStart(7)}  vs best`,
   );
   const byKey = new Map(doc.records.map((r) => [r.key, r]));
+  const equals = new Set(doc.recommended?.within_spread ?? []);
   for (const entry of doc.ranking.slice(0, top)) {
     const r = byKey.get(entry.key)!;
-    const versus = entry.rank === 1 ? "best" : `-${entry.below_best_pct.toFixed(1)}%`;
+    const versus = (entry.rank === 1 ? "best" : `-${entry.below_best_pct.toFixed(1)}%`) +
+      (entry.key === doc.recommended?.key
+        ? " recommended"
+        : equals.has(entry.key) && entry.rank > 1
+        ? " ="
+        : "");
     lines.push(
       `${String(entry.rank).padEnd(4)}  ${entry.key.padEnd(width)}  ${
         spreadText(r.read).padStart(12)
@@ -192,41 +280,45 @@ export function summaryLines(doc: SweepDocument, top = 5): string[] {
       }  ${versus}`,
     );
   }
-  lines.push("", ...noiseLines(doc, byKey), ...bestLines(doc));
+  lines.push("", ...noiseLines(doc), ...bestLines(doc));
   return lines;
 }
 
-/** Says whether the runner-up is within the loop-to-loop spread of the best. */
-function noiseLines(doc: SweepDocument, byKey: Map<string, SweepRecord>): string[] {
-  if (doc.ranking.length < 2) return [];
-  const spread = (key: string) => {
-    const r = byKey.get(key)!;
-    const ops: readonly ("read" | "write")[] = doc.objective === "sum" ? both_ops : [doc.objective];
-    return ops.reduce<number>((s, op) => s + (r[op]?.e2e_gib_s_stddev ?? 0), 0);
-  };
-  const best = doc.ranking[0];
-  const close = doc.ranking.slice(1).filter((r) =>
-    best.objective_gib_s - r.objective_gib_s <= spread(best.key) + spread(r.key)
-  );
-  if (close.length === 0) {
-    return [`the best is ahead of every other config by more than the loop-to-loop spread`];
+/** Which configs are statistically equal to the fastest, and the rule that picked among them. */
+function noiseLines(doc: SweepDocument): string[] {
+  const r = doc.recommended;
+  if (r === null || doc.ranking.length < 2) return [];
+  const others = r.within_spread.length - 1;
+  if (others === 0) {
+    return ["the fastest is ahead of every other config by more than the loop-to-loop spread"];
   }
   return [
-    `${close.length} other config(s) are within the loop-to-loop spread of the best: ` +
-    "the choice among them matters little (re-measure on a quiet machine with more --loops)",
+    `${others} other config(s) are within the loop-to-loop spread of the fastest (the gap is ` +
+    "under their combined std. deviations): statistically they are equals",
+    `the recommendation follows a stated rule: ${r.rule}`,
   ];
+}
+
+function pointText(p: SweepPoint): string {
+  return `block_size ${formatSize(p.block_size)}, queue_depth ${p.queue_depth}, ` +
+    `overlap_events ${p.overlap_events}, single_submit ${p.single_submit}, ` +
+    `io_parallel ${p.io_parallel ?? "unset (sync)"}`;
 }
 
 function bestLines(doc: SweepDocument): string[] {
   const best = doc.best!;
-  const p = best.point;
-  const label = doc.complete ? "best" : `best of the ${doc.records.length} measured`;
-  return [
-    `${label}: block_size ${formatSize(p.block_size)}, queue_depth ${p.queue_depth}, ` +
-    `overlap_events ${p.overlap_events}, single_submit ${p.single_submit}, ` +
-    `io_parallel ${p.io_parallel ?? "unset (sync)"} -> ${
-      best.objective_gib_s.toFixed(2)
-    } GiB/s ${doc.objective}`,
-    `DeepSpeed: ${deepSpeedAioJson(best.deepspeed)}`,
+  const r = doc.recommended!;
+  const of = doc.complete ? "" : ` of the ${doc.records.length} measured`;
+  const lines = [
+    `fastest${of}: ${pointText(best.point)} -> ${best.objective_gib_s.toFixed(2)} GiB/s ` +
+    doc.objective,
   ];
+  lines.push(
+    r.key === best.key
+      ? `recommended: the fastest`
+      : `recommended: ${pointText(r.point)} -> ${r.objective_gib_s.toFixed(2)} GiB/s ` +
+        `${doc.objective} (within the spread of the fastest, with fewer IOs in flight)`,
+    `DeepSpeed: ${deepSpeedAioJson(r.deepspeed)}`,
+  );
+  return lines;
 }

@@ -98,7 +98,7 @@ function heatCell(
   record: SweepRecord | undefined,
   op: Op,
   range: { min: number; max: number },
-  at: { x: number; y: number; best: boolean },
+  at: { x: number; y: number; recommended: boolean; equal: boolean },
 ): string {
   const stats = record?.[op];
   const title = record === undefined
@@ -116,16 +116,20 @@ function heatCell(
     text = "#b00";
     label = "failed";
   } else if (stats !== undefined) {
-    const span = range.max - range.min;
-    const color = heatColor(span > 0 ? (stats.e2e_gib_s - range.min) / span : 1);
+    // The scale starts at zero: a 3% difference is a 3% difference in colour, not the whole scale.
+    const color = heatColor(range.max > 0 ? stats.e2e_gib_s / range.max : 1);
     fill = color.fill;
     text = color.text;
     label = stats.e2e_gib_s.toFixed(2);
   }
-  const outline = at.best
+  const outline = at.recommended
     ? `<rect x="${at.x + 2}" y="${at.y + 2}" width="${cell_w - 4}" height="${
       cell_h - 4
     }" fill="none" stroke="#e4002b" stroke-width="3"/>`
+    : at.equal
+    ? `<rect x="${at.x + 3}" y="${at.y + 3}" width="${cell_w - 6}" height="${
+      cell_h - 6
+    }" fill="none" stroke="#e4002b" stroke-width="1.5" stroke-dasharray="3 2"/>`
     : "";
   return `<g><title>${escapeHtml(title)}</title><rect x="${at.x}" y="${at.y}" width="${cell_w}" ` +
     `height="${cell_h}" fill="${fill}" stroke="#fff"/>${outline}<text x="${at.x + cell_w / 2}" y="${
@@ -168,10 +172,11 @@ function heatTile(
       const record = doc.records.find((r) =>
         samePolicy(r.point, point) && r.point.block_size === block && r.point.queue_depth === depth
       );
-      const best = doc.best !== null && record?.key === doc.best.key;
-      parts.push(
-        heatCell(record, op, range, { x: grid_x + bi * cell_w, y: origin.y + qi * cell_h, best }),
-      );
+      const recommended = record !== undefined && record.key === doc.recommended?.key;
+      const equal = record !== undefined &&
+        (doc.recommended?.within_spread ?? []).includes(record.key);
+      const at = { x: grid_x + bi * cell_w, y: origin.y + qi * cell_h, recommended, equal };
+      parts.push(heatCell(record, op, range, at));
     }
   }
   return parts.join("");
@@ -180,16 +185,16 @@ function heatTile(
 function opRange(doc: SweepDocument, op: Op): { min: number; max: number } {
   const values = doc.records.filter((r) => r.status === "ok" && r[op] !== undefined)
     .map((r) => r[op]!.e2e_gib_s);
-  return values.length === 0
-    ? { min: 0, max: 0 }
-    : { min: Math.min(...values), max: Math.max(...values) };
+  return { min: 0, max: values.length === 0 ? 0 : Math.max(...values) };
 }
 
 function legend(range: { min: number; max: number }, x: number, y: number): string {
   const steps = 40;
   const w = 240;
   const parts = [
-    `<text x="${x}" y="${y - 6}" class="tick">E2E GiB/s (colours span this op's min to max)</text>`,
+    `<text x="${x}" y="${
+      y - 6
+    }" class="tick">E2E GiB/s (colours from 0 to this op's fastest)</text>`,
   ];
   for (let i = 0; i < steps; i++) {
     parts.push(
@@ -206,7 +211,10 @@ function legend(range: { min: number; max: number }, x: number, y: number): stri
     `<rect x="${
       x + w + 24
     }" y="${y}" width="16" height="12" fill="none" stroke="#e4002b" stroke-width="3"/>`,
-    `<text x="${x + w + 46}" y="${y + 11}" class="tick">best config</text>`,
+    `<text x="${x + w + 46}" y="${y + 11}" class="tick">recommended</text>`,
+    `<rect x="${x + w + 25}" y="${y + 19}" width="14" height="10" fill="none" stroke="#e4002b" ` +
+      `stroke-width="1.5" stroke-dasharray="3 2"/>`,
+    `<text x="${x + w + 46}" y="${y + 28}" class="tick">within the spread of the fastest</text>`,
     `<rect x="${x + w + 140}" y="${y}" width="16" height="12" fill="#d9d9d9"/>`,
     `<text x="${x + w + 162}" y="${y + 11}" class="tick">failed</text>`,
     `<rect x="${x + w + 220}" y="${y}" width="16" height="12" fill="#eee"/>`,
@@ -293,7 +301,8 @@ function niceTicksUs(lo_us: number, hi_us: number): number[] {
   return ticks.length > 8 ? ticks.filter((v) => Math.log10(v) % 1 === 0) : ticks;
 }
 
-interface HistFrame {
+/** The histogram plot area and its axes (log time across, share of IOs up). */
+export interface HistFrame {
   left: number;
   top: number;
   plot_w: number;
@@ -332,23 +341,53 @@ function histAxes(frame: HistFrame, range: { lo_us: number; hi_us: number; top_p
   return parts.join("");
 }
 
-function histMarks(frame: HistFrame, latency: LatencySummary | null): string {
-  const marks = [["p50", latency?.p50], ["p99", latency?.p99]] as const;
-  const parts: string[] = [];
-  for (const [index, [name, us]] of marks.entries()) {
+/** Where a percentile mark's line ends and its label sits (see `placeMarks`). */
+export interface MarkPlace {
+  name: string;
+  text: string;
+  /** x of the dashed line. */
+  x: number;
+  /** Baseline of the label; the line runs from the plot's bottom up to just under it. */
+  y: number;
+  anchor: "start" | "end";
+  /** The label's box, estimated from its length (11px text). */
+  box: { x0: number; x1: number; y0: number; y1: number };
+}
+
+const mark_char_px = 6.6;
+
+/**
+ * Places the p50 and p99 labels so that neither overlaps the other, nor is crossed by the other's
+ * line: p99 on the upper row, right of its line (left when it has no room), p50 on the lower row,
+ * left of its line (right when it has no room). p50 ≤ p99, so p99's line is right of p50's label
+ * and p50's line stops below p99's row.
+ */
+export function placeMarks(frame: HistFrame, latency: LatencySummary | null): MarkPlace[] {
+  const rows = { p99: frame.top - 18, p50: frame.top - 5 };
+  const right_edge = frame.left + frame.plot_w;
+  const places: MarkPlace[] = [];
+  for (const [name, us] of [["p50", latency?.p50], ["p99", latency?.p99]] as const) {
     if (us === undefined || us <= 0) continue;
-    const at = Math.min(frame.left + frame.plot_w, Math.max(frame.left, frame.x(us)));
-    const right_side = at < frame.left + frame.plot_w - 100;
-    const label_y = frame.top - 18 + index * 13;
-    parts.push(
-      `<line x1="${at}" y1="${frame.top + frame.plot_h}" x2="${at}" y2="${label_y + 3}" ` +
-        `stroke="#e4002b" stroke-dasharray="4 3"/>`,
-      `<text x="${right_side ? at + 4 : at - 4}" y="${label_y}" text-anchor="${
-        right_side ? "start" : "end"
-      }" class="mark">${name} ${usText(us)}</text>`,
-    );
+    const x = Math.min(right_edge, Math.max(frame.left, frame.x(us)));
+    const text = `${name} ${usText(us)}`;
+    const width = text.length * mark_char_px;
+    const y = rows[name];
+    const fitsLeft = x - 4 - width >= 0;
+    const fitsRight = x + 4 + width <= right_edge + 16;
+    const anchor = name === "p50" ? (fitsLeft ? "end" : "start") : (fitsRight ? "start" : "end");
+    const x0 = anchor === "start" ? x + 4 : x - 4 - width;
+    places.push({ name, text, x, y, anchor, box: { x0, x1: x0 + width, y0: y - 10, y1: y + 2 } });
   }
-  return parts.join("");
+  return places;
+}
+
+function histMarks(frame: HistFrame, latency: LatencySummary | null): string {
+  return placeMarks(frame, latency).map((m) =>
+    `<line x1="${m.x}" y1="${frame.top + frame.plot_h}" x2="${m.x}" y2="${m.y + 3}" ` +
+    `stroke="#e4002b" stroke-dasharray="4 3"/>` +
+    `<text x="${m.anchor === "start" ? m.x + 4 : m.x - 4}" y="${m.y}" text-anchor="${m.anchor}" ` +
+    `class="mark">${m.text}</text>`
+  ).join("");
 }
 
 /** The best point's latency histogram for one op (log time axis, share of IOs). */
@@ -412,18 +451,21 @@ function recordsTable(doc: SweepDocument, records: SweepRecord[], withRank: bool
     `<th>${doc.objective}</th><th>vs best</th></tr>`;
   const rows = records.map((r) => {
     const ranked = rank.get(r.key);
-    const versus = ranked === undefined
+    const picked = r.key === doc.recommended?.key;
+    const versus = (ranked === undefined
       ? "–"
       : ranked.rank === 1
       ? "best"
-      : `−${ranked.below_best_pct.toFixed(1)}%`;
+      : `−${ranked.below_best_pct.toFixed(1)}%`) + (picked ? " (recommended)" : "");
     const status = r.status === "ok"
       ? "ok"
       : `<span class="bad">${escapeHtml(r.error ?? "")}</span>`;
-    return `<tr${ranked?.rank === 1 ? ' class="best"' : ""}>${
+    return `<tr${picked ? ' class="best"' : ""}>${
       withRank ? `<td>${ranked?.rank ?? "–"}</td>` : ""
     }<td class="key">${escapeHtml(r.key)}</td><td>${status}</td>${
-      ops.map((op) => opCell(r[op])).join("")
+      ops.map((op) =>
+        opCell(r[op])
+      ).join("")
     }<td>${fmt(objectiveGibS(r, doc.objective))}</td><td>${versus}</td></tr>`;
   });
   return `<table>${head}${rows.join("")}</table>`;
@@ -432,7 +474,7 @@ function recordsTable(doc: SweepDocument, records: SweepRecord[], withRank: bool
 const style = `
 body{font-family:"DejaVu Sans",Verdana,Arial,sans-serif;margin:24px;color:#222;background:#fff;max-width:1400px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.muted{color:#777} .bad{color:#b00} .box{border:2px solid #e4002b;border-radius:6px;padding:10px 14px;display:inline-block}
+.muted{color:#777} .bad{color:#b00} .why{max-width:900px;margin:6px 0} .box{border:2px solid #e4002b;border-radius:6px;padding:10px 14px;display:inline-block}
 pre{background:#f5f5f5;padding:8px;border-radius:4px;font-size:13px;white-space:pre-wrap}
 table{border-collapse:collapse;font-size:12px} th,td{border:1px solid #ddd;padding:3px 7px;text-align:right} td{white-space:nowrap}
 th{background:#f3f3f3} td.key{text-align:left;font-family:"DejaVu Sans Mono",monospace;white-space:nowrap}
@@ -450,19 +492,31 @@ function settingsText(doc: SweepDocument): string {
 }
 
 function bestSection(doc: SweepDocument): string {
-  if (doc.best === null) return `<p class="bad">No config succeeded: nothing to recommend.</p>`;
-  const b = doc.best;
-  const read = b.read_e2e_gib_s === null ? "" : ` · read ${fmt(b.read_e2e_gib_s)} GiB/s`;
-  const write = b.write_e2e_gib_s === null ? "" : ` · write ${fmt(b.write_e2e_gib_s)} GiB/s`;
-  return `<div class="box"><b>Best (${escapeHtml(doc.objective)}): ${escapeHtml(b.key)}</b>` +
-    `<br>${fmt(b.objective_gib_s)} GiB/s ${escapeHtml(doc.objective)}${read}${write}` +
-    `<pre>${escapeHtml(deepSpeedAioJson(b.deepspeed))}</pre></div>`;
+  if (doc.best === null || doc.recommended === null) {
+    return `<p class="bad">No config succeeded: nothing to recommend.</p>`;
+  }
+  const r = doc.recommended;
+  const read = r.read_e2e_gib_s === null ? "" : ` · read ${fmt(r.read_e2e_gib_s)} GiB/s`;
+  const write = r.write_e2e_gib_s === null ? "" : ` · write ${fmt(r.write_e2e_gib_s)} GiB/s`;
+  const others = r.within_spread.length - 1;
+  const why = others === 0
+    ? "It is ahead of every other config by more than the loop-to-loop spread."
+    : `${others} other config(s) are within the loop-to-loop spread of the fastest ` +
+      `(${escapeHtml(r.fastest_key)}, ${fmt(doc.best.objective_gib_s)} GiB/s), so they are ` +
+      `equals; the pick among them follows a rule: ${escapeHtml(r.rule)}.`;
+  return `<div class="box"><b>Recommended (${escapeHtml(doc.objective)}): ${
+    escapeHtml(r.key)
+  }</b>` +
+    `<br>${fmt(r.objective_gib_s)} GiB/s ${escapeHtml(doc.objective)}${read}${write}` +
+    `<p class="why">${why}</p><pre>${escapeHtml(deepSpeedAioJson(r.deepspeed))}</pre></div>`;
 }
 
 /** The whole report as one HTML document. */
 export function renderSweepReport(doc: SweepDocument): string {
   const summary = (doc.env?.summary as string[] | undefined) ?? [];
-  const best = doc.best === null ? undefined : doc.records.find((r) => r.key === doc.best!.key);
+  const best = doc.recommended === null
+    ? undefined
+    : doc.records.find((r) => r.key === doc.recommended!.key);
   const byRank = doc.ranking.slice(0, 10).map((r) => doc.records.find((x) => x.key === r.key)!);
   const measuredOps = ops.filter((op) => doc.records.some((r) => r[op] !== undefined));
   const hist = best === undefined ? "" : ops.filter((op) => best[op] !== undefined)
@@ -488,7 +542,7 @@ ${
       `<h2>${op} GiB/s by block_size × queue_depth, per policy</h2>${heatmapSvg(doc, op)}`
     ).join("\n")
   }
-<h2>Latency of the best config${best === undefined ? "" : `: ${escapeHtml(best.key)}`}</h2>
+<h2>Latency of the recommended config${best === undefined ? "" : `: ${escapeHtml(best.key)}`}</h2>
 <div class="hists">${hist || '<p class="muted">no successful config</p>'}</div>
 <h2>Every config</h2>
 ${recordsTable(doc, doc.records, false)}
