@@ -214,6 +214,11 @@ Deno.test("what can't be done is one line with the way out", async (t) => {
       "aio_basic",
     );
     await refused(["--folder", "/tmp", "--slow_bounce_buffer"], "--slow_bounce_buffer", "--gpu");
+    await refused(
+      ["--folder", "/tmp", "--engine", "aio_basic", "--io_parallel", "4"],
+      "--io_parallel",
+      "aio_basic",
+    );
   });
   await t.step("fio's names point at aiobench's", async () => {
     const pointers: [string[], string][] = [

@@ -237,6 +237,12 @@ export function parseArgs(argv: string[]): ParsedCommand {
     rw: built.values.rw as Workload | undefined,
     env: readEnv,
   });
+  if (config.dsEngine === "aio_basic" && built.given.has("io_parallel")) {
+    throw new UsageError(
+      "--io_parallel applies to --engine aio_handle; DeepSpeed's aio_basic makes one " +
+        "synchronous call per loop with no handle threads: drop one of them",
+    );
+  }
   const parsed: ParsedCommand = {
     command,
     options: built.values,
