@@ -161,6 +161,8 @@ Deno.test("defaults come from the table", async (t) => {
       [dsIo.loops, dsIo.warmupLoops, dsIo.overlapEvents, dsIo.ioParallel],
       [3, 1, true, 1],
     );
+    const compare = completeConfig({ folders: ["/d"] }, { command: "compare" });
+    assert.deepEqual([compare.loops, compare.warmupLoops, compare.ioParallel], [1, 0, undefined]);
     const given = completeConfig({ folders: ["/d"], loops: 1, overlapEvents: false });
     assert.deepEqual([given.loops, given.overlapEvents], [1, false]);
     const dsAio = completeConfig({ readFile: "/f" });

@@ -229,7 +229,8 @@ export const bench_options: readonly AnyOption[] = [
     help: "async pread/pwrite + wait with N threads per handle (DeepSpeed's config calls it " +
       "intra_op_parallelism)",
     defaultText: "unset: synchronous read/write",
-    defaults: { ds_io: 1, zero: 1 },
+    // compare is aiobench's like-for-like with fio, not a DeepSpeed command line.
+    defaults: { ds_io: 1, zero: 1, compare: undefined },
     commands: with_zero,
     axis: {
       default: [1, 2, 4, 8],
@@ -243,7 +244,7 @@ export const bench_options: readonly AnyOption[] = [
     key: "loops",
     type: integer(limits.loops),
     default: 1,
-    defaults: { sweep: 3, ds_io: 3 },
+    defaults: { sweep: 3, ds_io: 3, compare: 1 },
     example: "3",
     group: "schedule",
     help: "timed loops per worker (sweep: per config)",
@@ -254,7 +255,7 @@ export const bench_options: readonly AnyOption[] = [
     key: "warmupLoops",
     type: integer(limits.warmupLoops),
     default: 0,
-    defaults: { sweep: 1, ds_io: 1 },
+    defaults: { sweep: 1, ds_io: 1, compare: 0 },
     example: "1",
     group: "schedule",
     help: "untimed loops before the timed ones",
