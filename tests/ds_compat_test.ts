@@ -240,7 +240,8 @@ Deno.test("doctor --help lists only doctor's options; others are refused", async
   const help = await runCli(["doctor", "--help"]);
   assert.equal(help.code, 0);
   const flags = [...help.stdout.matchAll(/^\s+(--[a-z_]+)/gm)].map((m) => m[1]);
-  assert.deepEqual(flags, ["--folder", "--json"]);
+  // Where to look, --json, and --mpi (doctor checks every rank under mpiexec).
+  assert.deepEqual(flags, ["--folder", "--json", "--mpi"]);
   const r = await runCli(["doctor", "/tmp", "--block_size", "1M"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--block_size is not an option of aiobench doctor/);
