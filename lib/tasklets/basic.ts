@@ -39,6 +39,7 @@ function zeroStats(): HandleStats {
     latencyMaxNs: 0,
     latencySumNs: 0,
     intervalsDropped: 0,
+    ringSetupFlags: [],
   };
 }
 
@@ -151,6 +152,7 @@ export class PerCallHandle {
     t.cpuSystemSeconds += s.cpuSystemSeconds;
     t.enterCalls += s.enterCalls;
     t.sqesSubmitted += s.sqesSubmitted;
+    t.ringSetupFlags = s.ringSetupFlags; // every call's ring is set up the same way
     if (s.latencyCount > 0) {
       t.latencyMinNs = hadLatency ? Math.min(t.latencyMinNs, s.latencyMinNs) : s.latencyMinNs;
       t.latencyMaxNs = Math.max(t.latencyMaxNs, s.latencyMaxNs);
