@@ -113,6 +113,46 @@ Deno.test("zero: a replay on ext4 moves the planned bytes and removes its files"
   }
 });
 
+Deno.test("zero: --try_aio_config measures the step again with sweep's aio section", async () => {
+  const dir = tempDir();
+  try {
+    const aio = join(dir, "aio.json");
+    // The shape of aiobench sweep --config_out.
+    Deno.writeTextFileSync(aio, '{"aio": {"block_size": 262144, "queue_depth": 16}}');
+    const json = join(dir, "zero.json");
+    const r = await runCli([
+      "zero",
+      ...tiny,
+      "--offload",
+      "optimizer",
+      "--nvme_path",
+      dir,
+      "--steps",
+      "1",
+      "--try_aio_config",
+      aio,
+      "--json",
+      json,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(Deno.readTextFileSync(json));
+    assert.equal(doc.aio_trial.aio.block_size, 262144);
+    assert.equal(doc.aio_trial.aio.queue_depth, 16);
+    assert.ok(doc.aio_trial.step_s_per_step > 0);
+    assert.equal(doc.aio_trial.read_bytes_per_step, doc.read_bytes_per_step);
+    const measured = doc.suggestions.filter((x: { basis: string }) => x.basis === "measured");
+    assert.equal(measured.length, 1);
+    assert.match(
+      measured[0].what,
+      /aio section of .*aio\.json \(block_size 262144, queue_depth 16,/,
+    );
+    assert.match(r.stdout, /\[measured\]$/m);
+    assert.deepEqual(listing(dir), ["aio.json", "zero.json"]);
+  } finally {
+    removeDir(dir);
+  }
+});
+
 Deno.test("zero: --keep leaves DeepSpeed's layout, a second run refuses it", async () => {
   const dir = tempDir();
   try {

@@ -14,7 +14,7 @@ import { buildModel, type Model, shapeForParams } from "./model.ts";
 import type { ParsedCommand } from "../cli/parse.ts";
 import { type ZeroCli, zeroCliOf } from "./options.ts";
 import { planZero, type ZeroPlan } from "./plan.ts";
-import { planSummary, zeroDocument, zeroText } from "./report.ts";
+import { addAioTrial, planSummary, zeroDocument, zeroText } from "./report.ts";
 import { checkPaths, checkSpace, rankDirs, runZero, spaceNeeds, ZeroRunFailure } from "./run.ts";
 import { defaultSettings, settingsFromDsConfig, type ZeroSettings } from "./settings.ts";
 
@@ -165,10 +165,19 @@ export async function runZeroCommand(
   options: ZeroCommandOptions,
 ): Promise<number> {
   const cli = zeroCliOf(parsed);
-  if (!cli.dryRun && underMpi()) return await runUnderMpi(cli, options.version);
+  if (!cli.dryRun && underMpi()) {
+    if (cli.tryAioConfig !== undefined) {
+      throw new UsageError("--try_aio_config is not supported under MPI yet; run it on one node");
+    }
+    return await runUnderMpi(cli, options.version);
+  }
   const settings = settingsFromCli(cli);
   const model = modelFromCli(cli);
   const plan = planZero(model, settings, { computeS: cli.computeS, updateS: cli.updateS });
+  const trialPlan = cli.tryAioConfig === undefined ? undefined : planZero(model, {
+    ...settings,
+    aio: readConfig(cli.tryAioConfig).aio,
+  }, { computeS: cli.computeS, updateS: cli.updateS });
   checkOutputPath("--json", cli.json);
   checkOutputPath("--report", cli.report);
   const ranks = [...Array(cli.ranks).keys()];
@@ -194,19 +203,25 @@ export async function runZeroCommand(
     const space = spaceNeeds(plan, ranks);
     writeLines(human, [planSummary(plan, ranks), ...spaceLines(space, cli.keep)]);
     checkSpace(space);
-    const run = await runZero(plan, {
+    const runOptions = {
       ranks,
       steps: cli.steps,
       engine: cli.engine,
-      keep: cli.keep,
       signal: controller.signal,
-      log: (line) => {
+      log: (line: string) => {
         if (cli.verbose || line.startsWith("warning:") || line.startsWith("preparing")) {
           errLine(line);
         }
       },
-    });
+    };
+    const run = await runZero(plan, { ...runOptions, keep: cli.keep && !trialPlan });
     const doc = zeroDocument(run, { version: options.version });
+    if (trialPlan && !controller.signal.aborted && !doc.partial) {
+      errLine(`again with the aio section of ${cli.tryAioConfig}`);
+      const trial = await runZero(trialPlan, { ...runOptions, keep: cli.keep });
+      const trialDoc = zeroDocument(trial, { version: options.version });
+      if (!trialDoc.partial) addAioTrial(doc, trialDoc, cli.tryAioConfig!);
+    }
     writeLines(human, zeroText(doc, plan).slice(1));
     if (cli.json === "-") writeLines(Deno.stdout, [JSON.stringify(doc, null, 2)]);
     else if (cli.json) writeFile("--json", cli.json, JSON.stringify(doc, null, 2) + "\n");

@@ -44,6 +44,7 @@ export interface ZeroCli {
   keep: boolean;
   json?: string;
   report?: string;
+  tryAioConfig?: string;
   dryRun: boolean;
   verbose: boolean;
 }
@@ -233,6 +234,13 @@ export const zero_options: readonly AnyOption[] = [
     example: "zero.html",
     help: "write an offline HTML report: a timeline per rank",
   }),
+  zeroOption("zero replay", {
+    name: "try_aio_config",
+    type: path("FILE"),
+    example: "aio.json",
+    help:
+      "measure the steps again with the aio section of FILE (e.g. from aiobench sweep --config_out)",
+  }),
   zeroOption("output", {
     name: "dry_run",
     type: switchValue,
@@ -318,6 +326,7 @@ export function zeroCliOf(parsed: ParsedCommand): ZeroCli {
     keep: g.keep ?? false,
     json: g.json,
     report: v.report as string | undefined,
+    tryAioConfig: v.try_aio_config as string | undefined,
     dryRun: v.dry_run === true,
     verbose: g.verbose ?? false,
   };

@@ -115,6 +115,15 @@ export interface ZeroDocument {
   steps: StepRecord[];
   ranks: RankRecord[];
   suggestions: Suggestion[];
+  /** `--try_aio_config`: the same steps measured again with another aio section. */
+  aio_trial?: {
+    file: string;
+    aio: Record<string, unknown>;
+    step_s_per_step: number;
+    io_s_per_step: number;
+    read_bytes_per_step: number;
+    write_bytes_per_step: number;
+  };
   modelled: readonly string[];
   not_modelled: readonly string[];
   notes: string[];
@@ -540,7 +549,8 @@ function suggestions(run: ZeroRunResult, measured: StepRecord[], stepS: number):
     what: `aio settings for this drive: run \`aiobench sweep --folder ${
       run.space[0]?.paths[0] ?? "<nvme_path>"
     } --config_out aio.json\` and put its "aio" section in the DeepSpeed config (now block_size ${s.aio.blockSizeBytes}, queue_depth ${s.aio.queueDepth})`,
-    effect: "then rerun aiobench zero with that config to measure it",
+    effect:
+      "then pass it as --try_aio_config aio.json: aiobench zero measures the step with it too",
     basis: "not measured",
   });
   return out;
@@ -589,6 +599,31 @@ function timeline(run: ZeroRunResult, phase: number): TimelineRank[] {
       }
       return { rank: d.rank, step: phase - 1, step_s: (p.endMs - p.startMs) / 1000, bars };
     });
+}
+
+/**
+ * Adds the measured effect of another aio section (`--try_aio_config`) to `doc`: the not-measured
+ * aio suggestion becomes a measured one.
+ */
+export function addAioTrial(doc: ZeroDocument, trial: ZeroDocument, file: string): void {
+  const aio = (trial.settings as { aio: Record<string, unknown> }).aio;
+  doc.aio_trial = {
+    file,
+    aio,
+    step_s_per_step: trial.step_s_per_step,
+    io_s_per_step: trial.io_s_per_step,
+    read_bytes_per_step: trial.read_bytes_per_step,
+    write_bytes_per_step: trial.write_bytes_per_step,
+  };
+  const shown = Object.entries(aio).map(([k, v]) => `${k} ${v}`).join(", ");
+  doc.suggestions = doc.suggestions.filter((x) => x.basis !== "not measured");
+  doc.suggestions.push({
+    what: `the aio section of ${file} (${shown})`,
+    effect: `step ${secs(trial.step_s_per_step)} instead of ${secs(doc.step_s_per_step)}, IO ${
+      secs(trial.io_s_per_step)
+    } instead of ${secs(doc.io_s_per_step)} (the same steps, replayed again with it)`,
+    basis: "measured",
+  });
 }
 
 /** The human report. */
