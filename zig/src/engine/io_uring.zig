@@ -181,18 +181,28 @@ pub const Engine = struct {
         }
         var wake = self.options.sqpoll and
             @atomicLoad(u32, self.ring.sq.flags, .acquire) & linux.IORING_SQ_NEED_WAKEUP != 0;
-        const deadline_ns = common.nowNs() +| timeout_ns;
-        // Calls that made no progress (EINTR, EAGAIN, nothing submitted) are bounded by count;
-        // waits by the deadline.
+        // Calls that made no progress (EINTR, EAGAIN, nothing submitted) are bounded by count,
+        // waits by time: the kernel bounds a wait by timeout_ns, and the clock is read only
+        // when a wait came back early without its CQEs (a signal), to bound what is left.
+        var deadline_ns: ?u64 = null;
+        var waited = false;
         var stalls: u32 = 0;
         while (stalls < common.retry_max) {
             const pending: u32 = if (self.options.sqpoll) 0 else self.ring.sq_ready();
             const waiting = wait_nr > 0 and self.ring.cq_ready() < wait_nr;
-            const now = common.nowNs();
-            if (pending == 0 and !wake and (!waiting or now >= deadline_ns)) return 0;
+            if (pending == 0 and !wake and !waiting) return 0;
+            var left_ns = timeout_ns;
+            if (waiting and (waited or !self.timed_waits)) {
+                const now = common.nowNs();
+                const deadline = deadline_ns orelse now +| timeout_ns;
+                deadline_ns = deadline;
+                if (pending == 0 and !wake and now >= deadline) return 0;
+                left_ns = deadline -| now;
+            }
             const wait_now: u32 = if (waiting and self.timed_waits) wait_nr else 0;
-            const rc = self.enter(pending, wait_now, deadline_ns -| now, waiting or wake);
+            const rc = self.enter(pending, wait_now, left_ns, waiting or wake);
             wake = false;
+            waited = waited or wait_now > 0;
             if (rc >= 0) {
                 if (!self.options.sqpoll) {
                     self.sqes_submitted += @intCast(rc);
@@ -204,7 +214,9 @@ pub const Engine = struct {
             }
             stalls += 1;
             switch (@as(linux.E, @enumFromInt(-rc))) {
-                .INTR, .TIME => {},
+                // The kernel's bound passed with nothing done: the wait timed out.
+                .TIME => if (pending == 0) return 0,
+                .INTR => {},
                 // Short of resources or the CQ is full: a completion frees room; wait for one.
                 .AGAIN, .BUSY => {
                     if (self.ring.cq_ready() > 0) return 0;

@@ -171,15 +171,23 @@ pub const Engine = struct {
     /// the deadline. Returns the completions copied into out, or -errno.
     fn getEvents(self: *Engine, min: u32, out: []common.Completion, timeout_ns: u64) i32 {
         const max: usize = @min(out.len, self.events.len);
-        const deadline_ns = common.nowNs() +| timeout_ns;
+        // The kernel bounds each wait; the clock is read only after a signal cut one short.
+        var deadline_ns: ?u64 = null;
+        var left_ns = timeout_ns;
         var stalls: u32 = 0;
         while (stalls < common.retry_max) : (stalls += 1) {
-            const left_ns = deadline_ns -| common.nowNs();
             var ts = linux.timespec{ .sec = @intCast(left_ns / std.time.ns_per_s), .nsec = @intCast(left_ns % std.time.ns_per_s) };
             const rc = linux.syscall5(.io_getevents, self.context, min, max, @intFromPtr(self.events.ptr), @intFromPtr(&ts));
             self.enter_calls += 1;
             const errno = common.errnoOf(rc);
-            if (errno == @intFromEnum(linux.E.INTR)) continue;
+            if (errno == @intFromEnum(linux.E.INTR)) {
+                const now = common.nowNs();
+                const deadline = deadline_ns orelse now +| timeout_ns;
+                deadline_ns = deadline;
+                if (now >= deadline) return 0;
+                left_ns = deadline - now;
+                continue;
+            }
             if (errno != 0) return -errno;
             const n: usize = rc;
             for (self.events[0..n], out[0..n]) |event, *c| {
