@@ -45,12 +45,17 @@ export function install(name: MpiInstall["name"]): MpiInstall | null {
   return mpi.installs.find((i) => i.name === name) ?? null;
 }
 
-/** Why an MPI test of `name` can't run here, or undefined when it can. */
-export function missingReason(name: MpiInstall["name"]): string | undefined {
-  if (install(name)) return undefined;
+/** Why an MPI test of `name` can't run here, or null when it can (`ignore: … !== null`). */
+export function missingReason(name: MpiInstall["name"]): string | null {
+  if (install(name)) return null;
   const why = (mpi.missing ?? "").split("; ").find((line) => line.includes(` ${name}: `));
   return why?.replace("install_mpi.sh: ", "") ??
     `${name} is not installed (scripts/install_mpi.sh)`;
+}
+
+/** The same reason for `testUnless` (undefined when the test can run). */
+export function mpiSkip(name: MpiInstall["name"]): string | undefined {
+  return missingReason(name) ?? undefined;
 }
 
 /** mpiexec's options before the programs: oversubscribe 2 cores; Open MPI refuses root without a flag. */

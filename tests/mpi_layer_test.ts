@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { testUnless } from "./_helpers.ts";
 import { join } from "node:path";
 import { detectLaunch, libraryNames, wantsMpi } from "../lib/mpi/launch.ts";
-import { denoRun, install, launch, missingReason, type MpiInstall } from "./_mpi.ts";
+import { denoRun, install, launch, type MpiInstall, mpiSkip } from "./_mpi.ts";
 
 Deno.test("launch detection: each launcher's variables, rank and size", () => {
   assert.equal(detectLaunch({}), null);
@@ -77,7 +77,7 @@ function lastJson(stdout: string): Record<string, unknown> {
 
 for (const v of variants) {
   testUnless(
-    missingReason(v.mpi),
+    mpiSkip(v.mpi),
     `MPI layer under mpiexec -n 3, ${v.label}: ranks, host, steps, gather, stop notices`,
     async () => {
       const m = install(v.mpi)!;
@@ -119,7 +119,7 @@ for (const v of variants) {
 }
 
 testUnless(
-  missingReason("mpich"),
+  mpiSkip("mpich"),
   "MPI layer: a rank that never arrives ends the job at the deadline with one line (MPICH)",
   async () => {
     const m = install("mpich")!;

@@ -19,8 +19,8 @@ import {
   install,
   launch,
   launcherOptions,
-  missingReason,
   type MpiInstall,
+  mpiSkip,
   type RankProgram,
 } from "./_mpi.ts";
 import type { BenchResult } from "../lib/common/types.ts";
@@ -53,7 +53,7 @@ const cases: Case[] = [
 
 for (const c of cases) {
   testUnless(
-    missingReason(c.mpi),
+    mpiSkip(c.mpi),
     `mpiexec -n ${c.ranks} (${c.mpi}): one report across ranks, per-rank files, none left`,
     async () => {
       const m = install(c.mpi)!;
@@ -119,7 +119,7 @@ for (const c of cases) {
 }
 
 testUnless(
-  missingReason("mpich"),
+  mpiSkip("mpich"),
   "mpiexec -n 2 (MPICH ABI, libmpi.so.12): a shared --read_file is read by every rank",
   async () => {
     const m = install("mpich")!;
@@ -146,7 +146,7 @@ testUnless(
 
 for (const name of ["openmpi", "mpich"] as const) {
   testUnless(
-    missingReason(name),
+    mpiSkip(name),
     `MPMD launch (${name}): rank 1 with a missing file ends the job in one line naming it`,
     async () => {
       const m = install(name)!;
@@ -210,7 +210,7 @@ async function interrupt(m: MpiInstall, dir: string, ranks: number) {
 }
 
 testUnless(
-  missingReason("mpich"),
+  mpiSkip("mpich"),
   "Ctrl-C on MPICH's mpiexec: every rank stops, one partial report, exit 130, no files left",
   async () => {
     const m = install("mpich")!;
@@ -230,7 +230,7 @@ testUnless(
 );
 
 testUnless(
-  missingReason("openmpi"),
+  mpiSkip("openmpi"),
   "Ctrl-C on Open MPI's mpiexec (SIGTERM, then SIGKILL soon after): no rank's files left",
   async () => {
     const m = install("openmpi")!;
@@ -267,7 +267,7 @@ Deno.test("outside MPI nothing changes: no mpi line, ds_aio's <write_file>.<work
 });
 
 testUnless(
-  missingReason("mpich"),
+  mpiSkip("mpich"),
   "EIO on rank 1 in the middle of a 30 s run (MPICH): the job ends in seconds, one line",
   async () => {
     const m = install("mpich")!;

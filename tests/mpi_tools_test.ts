@@ -3,7 +3,7 @@
 // and the differences between hosts are tested on one machine.
 import assert from "node:assert/strict";
 import { isRoot, lines, listing, removeDir, tempDir, testUnless } from "./_helpers.ts";
-import { denoRun, install, launch, missingReason } from "./_mpi.ts";
+import { denoRun, install, launch, mpiSkip } from "./_mpi.ts";
 import type { BenchResult } from "../lib/common/types.ts";
 import type { SweepDocument } from "../lib/sweep/rank.ts";
 
@@ -28,7 +28,7 @@ const unshareMissing: string | undefined = (() => {
 })();
 
 testUnless(
-  missingReason("mpich"),
+  mpiSkip("mpich"),
   "sweep across 2 ranks (MPICH): each point runs on every rank, rank 0 reports once",
   async () => {
     const m = install("mpich")!;
@@ -77,7 +77,7 @@ testUnless(
 );
 
 testUnless(
-  missingReason("mpich") ?? unshareMissing,
+  mpiSkip("mpich") ?? unshareMissing,
   "doctor on 2 hosts (MPICH, unshare -u): one summary, the differing facts called out",
   async () => {
     const m = install("mpich")!;
@@ -101,7 +101,7 @@ testUnless(
 );
 
 testUnless(
-  missingReason("openmpi") ?? unshareMissing,
+  mpiSkip("openmpi") ?? unshareMissing,
   "a run on 2 hosts (Open MPI, unshare -u): per-host totals add up to the job's bytes",
   async () => {
     const m = install("openmpi")!;
