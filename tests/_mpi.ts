@@ -3,7 +3,7 @@
  * running a command under their mpiexec with a time bound.
  */
 import { join } from "node:path";
-import { ROOT } from "./_helpers.ts";
+import { removeDir, ROOT, tempDir } from "./_helpers.ts";
 
 /** One installed MPI. */
 export interface MpiInstall {
@@ -78,6 +78,19 @@ export interface LaunchResult {
   ms: number;
 }
 
+/**
+ * A scratch directory for one mpiexec, and the variables that keep the launcher's files in it:
+ * Open MPI's session directory follows TMPDIR; MPICH's Hydra proxy writes its topology to
+ * /tmp/hydra_hwloc_xmlfile_* (a fixed path, TMPDIR is not read) and removes it only on a clean
+ * exit (not after MPI_Abort or a kill), unless HWLOC_XMLFILE names one: then the proxy hands that
+ * path to the ranks instead. The path named here does not exist, so hwloc in the proxy and in
+ * every rank discovers the machine itself, as it would without the variable.
+ */
+export function launchScratch(): { dir: string; env: Record<string, string> } {
+  const dir = tempDir("aiobench_mpiexec_");
+  return { dir, env: { TMPDIR: dir, HWLOC_XMLFILE: join(dir, "no_topology.xml") } };
+}
+
 /** Runs `mpiexec [opts] -n a prog… : -n b prog…` with `env` added, killed after `timeoutMs`. */
 export async function launch(
   m: MpiInstall,
@@ -89,16 +102,22 @@ export async function launch(
     if (i > 0) args.push(":");
     args.push("-n", String(p.n), ...p.argv);
   }
+  const scratch = launchScratch();
   const t0 = performance.now();
-  const out = await new Deno.Command(m.mpiexec, {
-    args,
-    cwd: options.cwd ?? ROOT,
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...options.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
-  }).output();
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(m.mpiexec, {
+      args,
+      cwd: options.cwd ?? ROOT,
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...scratch.env, ...options.env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
+    }).output();
+  } finally {
+    removeDir(scratch.dir);
+  }
   const decoder = new TextDecoder();
   return {
     code: out.code,

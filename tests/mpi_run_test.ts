@@ -19,6 +19,7 @@ import {
   install,
   launch,
   launcherOptions,
+  launchScratch,
   type MpiInstall,
   mpiSkip,
   type RankProgram,
@@ -185,21 +186,32 @@ async function interrupt(m: MpiInstall, dir: string, ranks: number) {
   // No warm-up loop (ds_io's default for --folder has one): the signal lands in the measured one.
   const timed = ["--runtime", "30s", "--time_based", "--warmup_loops", "0"];
   args.push(...aiobench(["--folder", dir, "--io_size", "64M", ...timed]));
+  const scratch = launchScratch();
   const child = new Deno.Command(m.mpiexec, {
     args,
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...scratch.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const output = child.output();
   const t0 = performance.now();
-  while (listing(dir).length < ranks && performance.now() - t0 < 20_000) await sleep(50);
-  assert.equal(listing(dir).length, ranks, "every rank created its file");
-  await sleep(500);
-  const t1 = performance.now();
-  child.kill("SIGINT");
-  const out = await output;
+  let out: Deno.CommandOutput;
+  let t1 = t0;
+  try {
+    while (listing(dir).length < ranks && performance.now() - t0 < 20_000) await sleep(50);
+    assert.equal(listing(dir).length, ranks, "every rank created its file");
+    await sleep(500);
+    t1 = performance.now();
+  } finally {
+    try {
+      child.kill("SIGINT");
+    } catch {
+      // mpiexec has ended already (every rank failed): nothing to stop.
+    }
+    out = await output;
+    removeDir(scratch.dir);
+  }
   const decoder = new TextDecoder();
   return {
     code: out.code,
@@ -291,6 +303,76 @@ testUnless(
       assert.match(r.stdout, /^1\s+\S+\s.*\sfailed$/m, "rank 1's row says failed");
       assert.deepEqual(listing(dir), []);
     } finally {
+      removeDir(dir);
+    }
+  },
+);
+
+/** The pid of the aiobench process of `rank` whose environment holds `tag` (from /proc). */
+function rankPid(tag: string, rank: number): number | null {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    let env: string[];
+    try {
+      env = Deno.readTextFileSync(`/proc/${entry.name}/environ`).split("\0");
+    } catch {
+      continue;
+    }
+    if (env.includes(`AIOBENCH_TEST_TAG=${tag}`) && env.includes(`PMI_RANK=${rank}`)) {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (cmdline.includes("main.ts")) return Number(entry.name);
+    }
+  }
+  return null;
+}
+
+testUnless(
+  mpiSkip("mpich"),
+  "a rank that stops answering (SIGSTOP, MPICH -n 3): the others give up at AIOBENCH_MPI_TIMEOUT, remove their files, the job ends",
+  async () => {
+    const m = install("mpich")!;
+    const dir = tempDir("aiobench_mpi_");
+    let stoppedPid: number | null = null;
+    try {
+      const args = [
+        "--folder",
+        dir,
+        "--io_size",
+        "16M",
+        "--loops",
+        "100000",
+        "--warmup_loops",
+        "0",
+      ];
+      const job = launch(m, [{ n: 3, argv: aiobench(args) }], {
+        env: { AIOBENCH_MPI_TIMEOUT: "3", AIOBENCH_TEST_TAG: dir },
+        timeoutMs: 30_000,
+      });
+      const t0 = performance.now();
+      while (listing(dir).length < 3 && performance.now() - t0 < 20_000) await sleep(50);
+      stoppedPid = rankPid(dir, 2);
+      assert.ok(stoppedPid !== null, "rank 2's process");
+      Deno.kill(stoppedPid, "SIGSTOP");
+      const t1 = performance.now();
+      const r = await job;
+      const ms = performance.now() - t1;
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.ok(ms < 8_000, `the job ended ${ms.toFixed(0)} ms after rank 2 stopped`);
+      const ours = lines(r.stderr).filter((l) => l.startsWith("aiobench"));
+      assert.ok(ours.length >= 1, r.stderr);
+      for (const line of ours) {
+        assert.match(line, /^aiobench: rank [01] \(.*\): not every rank reached .* within 3 s/);
+      }
+      // A stopped process can't remove anything; every rank still running removed its own.
+      assert.deepEqual(listing(dir), ["aiobench_r2_0.dat"]);
+    } finally {
+      if (stoppedPid !== null) {
+        try {
+          Deno.kill(stoppedPid, "SIGKILL");
+        } catch {
+          // The launcher ended it already.
+        }
+      }
       removeDir(dir);
     }
   },

@@ -90,6 +90,8 @@ export async function acrossRanks<T>(
   world.beginUnit();
   const controller = new AbortController();
   const offRemote = world.onRemoteStop(() => controller.abort());
+  // A rank past the deadline ends the job: stopping the work first unlinks this rank's files.
+  const offAbort = world.onAbort(() => controller.abort());
   const onSignal = () => controller.abort();
   options.signal?.addEventListener("abort", onSignal);
   if (options.signal?.aborted) controller.abort();
@@ -112,6 +114,7 @@ export async function acrossRanks<T>(
     }
   } finally {
     offRemote();
+    offAbort();
     options.signal?.removeEventListener("abort", onSignal);
   }
   const signal = options.signal?.aborted ? options.stopSignal?.() ?? "SIGINT" : undefined;

@@ -76,6 +76,8 @@ export interface WorldOptions {
 // its ranks' threads) each poll yields the core first, so a waiting rank doesn't take the core
 // another rank's IO needs; after it, sleeps between polls grow from 20 µs to 1 ms.
 const SPIN_MS = 0.5;
+/** How long a rank that aborts the job gives the others to hear its stop notice first. */
+const ABORT_GRACE_MS = 200;
 const SLEEP_MS_MIN = 0.02;
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -115,6 +117,7 @@ export class MpiWorld {
   /** The first notice of each unit (one may come for the next unit before this rank is in it). */
   readonly #remote = new Map<number, RemoteStop>();
   readonly #listeners = new Set<(stop: RemoteStop) => void>();
+  readonly #beforeAbort = new Set<() => void>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #steps = 0;
   #closed = false;
@@ -276,10 +279,32 @@ export class MpiWorld {
     }
   }
 
-  /** Prints `line` and ends every rank of the job through MPI_Abort. */
+  /**
+   * Calls `fn` (synchronously) just before this rank ends the job through MPI_Abort: the last
+   * chance to remove its files, since the launcher then kills every rank. Returns its removal.
+   */
+  onAbort(fn: () => void): () => void {
+    this.#beforeAbort.add(fn);
+    return () => this.#beforeAbort.delete(fn);
+  }
+
+  /** Prints `line`, runs the `onAbort` callbacks and ends every rank of the job through MPI_Abort. */
   abortJob(line: string, code = 1): never {
     try {
       Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
+      for (const fn of [...this.#beforeAbort]) {
+        try {
+          fn();
+        } catch {
+          // The job ends regardless; a callback's failure must not keep the other ranks waiting.
+        }
+      }
+      // The ranks still running hear a stop notice and unlink their files before the launcher
+      // kills them; a bounded grace (they poll for notices every 10-20 ms), then the abort.
+      this.announce(RankStatus.failed);
+      const until = performance.now() + ABORT_GRACE_MS;
+      while (performance.now() < until && !this.#sent.every((r) => this.#mpi.test(r))) sleepMs(1);
+      sleepMs(Math.max(0, until - performance.now()));
     } finally {
       this.#mpi.abort(code);
       Deno.exit(code);

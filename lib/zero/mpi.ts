@@ -161,6 +161,11 @@ async function replay(world: MpiWorld, job: ZeroMpiJob): Promise<number> {
   }
   const controller = new AbortController();
   const stopRemote = world.onRemoteStop(() => controller.abort());
+  // A process past the deadline ends the job through MPI_Abort: its swap files go first.
+  const stopAbort = world.onAbort(() => {
+    controller.abort();
+    if (!cli.keep) removeRunFolders(plan!);
+  });
   const signals = listen(controller);
   let status: Status = RankStatus.done;
   let failure: string | null = null;
@@ -195,6 +200,7 @@ async function replay(world: MpiWorld, job: ZeroMpiJob): Promise<number> {
   }
   const worst = await world.finish(status);
   if (!cli.keep) removeRunFolders(plan!);
+  stopAbort();
   const gathered = await world.allgather({ doc, failure });
   if (world.rank === 0) {
     const docs = gathered.map((g) => g.doc).filter((d): d is ZeroDocument => d !== null);

@@ -392,6 +392,12 @@ export async function runZero(
     stopped: false,
     kept: options.keep === true,
   };
+  // On a stop, unlink at once: the swap files must not outlive a kill that may follow (Open MPI's
+  // SIGKILL after SIGTERM, MPI_Abort); the clean-up at the end runs again for anything made later.
+  const unlinkOnStop = () => {
+    if (!options.keep) cleanUp(plan, dirs, made);
+  };
+  options.signal?.addEventListener("abort", unlinkOnStop);
   try {
     makeFolders(dirs, made);
     const specs = buildSpecs(plan, dirs, phases, engine.engine, options.seed ?? 0x2e70);
@@ -424,6 +430,7 @@ export async function runZero(
       }
     }
   } finally {
+    options.signal?.removeEventListener("abort", unlinkOnStop);
     if (!options.keep) {
       for (const path of cleanUp(plan, dirs, made)) log(`warning: could not remove ${path}`);
     }
