@@ -377,3 +377,56 @@ testUnless(
     }
   },
 );
+
+testUnless(
+  mpiSkip("mpich"),
+  "--json FILE under mpiexec -n 2 (MPICH): written once, by rank 0, the job's document",
+  async () => {
+    const m = install("mpich")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const common = ["--folder", dir, "--io_size", "1M", "--loops", "1", "--warmup_loops", "0"];
+      // Every rank's stdout reaches mpiexec's: a second writer would show as a second document.
+      const out = await launch(m, [{ n: 2, argv: aiobench([...common, "--json", "/dev/stdout"]) }]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(out.stdout.split('"schema"').length - 1, 1, out.stdout);
+      const file = join(dir, "job.json");
+      const r = await launch(m, [{ n: 2, argv: aiobench([...common, "--json", file]) }]);
+      assert.equal(r.code, 0, r.stderr);
+      const doc = JSON.parse(Deno.readTextFileSync(file)) as BenchResult;
+      assert.equal(doc.mpi?.size, 2);
+      assert.deepEqual(doc.ranks?.map((x) => x.rank), [0, 1]);
+      assert.equal(doc.results[0].bytes, 2 * MiB, "the job's bytes, not one rank's");
+      assert.deepEqual(listing(dir), ["job.json"]);
+    } finally {
+      removeDir(dir);
+    }
+  },
+);
+
+testUnless(
+  mpiSkip("mpich"),
+  "never clobber on every rank (MPICH -n 2): rank 1's file exists already, one line, untouched",
+  async () => {
+    const m = install("mpich")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const theirs = join(dir, "aiobench_r1_0.dat");
+      const digest = writeRandomFile(theirs, 1 * MiB);
+      const r = await launch(m, [{
+        n: 2,
+        argv: aiobench(["--folder", dir, "--io_size", "1M", "--loops", "1", "--warmup_loops", "0"]),
+      }]);
+      assert.notEqual(r.code, 0, r.stderr);
+      const ours = lines(r.stderr).filter((l) => l.startsWith("aiobench"));
+      assert.deepEqual(ours, [
+        `aiobench: rank 1 (${Deno.hostname()}): ${theirs} already exists and aiobench did not ` +
+        "create it; add --force to overwrite it, or pick another path",
+      ], r.stderr);
+      assert.equal(sha256Sync(theirs), digest, "the existing file is untouched");
+      assert.deepEqual(listing(dir), ["aiobench_r1_0.dat"], "rank 0 removed its own");
+    } finally {
+      removeDir(dir);
+    }
+  },
+);

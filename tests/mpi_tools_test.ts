@@ -11,10 +11,10 @@ function aiobench(args: string[]): string[] {
   return denoRun("main.ts", args);
 }
 
-/** argv that runs aiobench in a new UTS namespace whose host name is `host`. */
-function onHost(host: string, args: string[]): string[] {
+/** argv that runs aiobench in a new UTS namespace whose host name is `host` (after `setup`). */
+function onHost(host: string, args: string[], setup = "true"): string[] {
   const command = aiobench(args).map((a) => `'${a}'`).join(" ");
-  return ["unshare", "-u", "sh", "-c", `hostname ${host} && exec ${command}`];
+  return ["unshare", "-u", "sh", "-c", `hostname ${host} && ${setup} && exec ${command}`];
 }
 
 const unshareMissing: string | undefined = (() => {
@@ -78,12 +78,13 @@ testUnless(
 
 testUnless(
   mpiSkip("mpich") ?? unshareMissing,
-  "doctor on 2 hosts (MPICH, unshare -u): one summary, the differing facts called out",
+  "doctor on 2 hosts (MPICH, unshare -u): one summary, the differing facts (fs, device, scheduler, memlock) called out",
   async () => {
     const m = install("mpich")!;
     const r = await launch(m, [
       { n: 1, argv: aiobench(["doctor", "/var/tmp"]) },
-      { n: 1, argv: onHost("aiobench-b", ["doctor", "/dev/shm"]) },
+      // Host b also locks less memory (its own RLIMIT_MEMLOCK), as a node set up apart might.
+      { n: 1, argv: onHost("aiobench-b", ["doctor", "/dev/shm"], "ulimit -l 64") },
     ]);
     assert.equal(r.code, 0, r.stderr);
     const out = lines(r.stdout);
@@ -93,8 +94,15 @@ testUnless(
       r.stdout,
     );
     const head = out.find((l) => l.startsWith("host "))!;
-    assert.match(head, /fs\*/, "the file system differs and is marked");
+    for (const fact of ["fs", "device", "scheduler", "memlock"]) {
+      assert.match(head, new RegExp(`\\b${fact}\\*`), `${fact} differs and is marked`);
+    }
+    assert.doesNotMatch(head, /kernel\*|io_uring\*|o_direct\*/, "what is the same is not marked");
     assert.ok(out.some((l) => /^\s+fs: \S+ ext4, aiobench-b tmpfs$/.test(l)), r.stdout);
+    assert.ok(
+      out.some((l) => /^\s+memlock: \S+ .+, aiobench-b 64.00 KiB$/.test(l)),
+      r.stdout,
+    );
     assert.ok(out.some((l) => l.startsWith("aiobench-b ") && /\btmpfs\b/.test(l)), r.stdout);
     assert.ok(out.includes("aiobench-b (rank 1):"), "the host's own warnings follow");
   },
