@@ -46,9 +46,10 @@ pub const Config = struct {
 
 /// Test-only fault switch, read from AIOBENCH_FAULT once per handle: "eio@N" or "short@N"
 /// makes the Nth completion (1-based, across the handle) fail with EIO or come back short;
-/// "cqe@N" gives it a user_data that names no slot in flight.
+/// "cqe@N" gives it a user_data that names no slot in flight; "dup@N" delivers it twice (the
+/// second copy names a slot whose IO already completed).
 pub const Fault = struct {
-    kind: enum { none, eio, short, cqe } = .none,
+    kind: enum { none, eio, short, cqe, dup } = .none,
     at: u64 = 0,
 
     pub fn parse(text: ?[]const u8) Fault {
@@ -58,6 +59,7 @@ pub const Fault = struct {
         if (std.mem.eql(u8, spec[0..at_index], "eio")) return .{ .kind = .eio, .at = n };
         if (std.mem.eql(u8, spec[0..at_index], "short")) return .{ .kind = .short, .at = n };
         if (std.mem.eql(u8, spec[0..at_index], "cqe")) return .{ .kind = .cqe, .at = n };
+        if (std.mem.eql(u8, spec[0..at_index], "dup")) return .{ .kind = .dup, .at = n };
         return .{};
     }
 };
@@ -252,6 +254,16 @@ const AnyEngine = union(EngineKind) {
         };
     }
 
+    /// IOs the engine holds that haven't been handed out as completions: prepared, in the
+    /// kernel, or completed but not yet reaped. 0 between requests of a lane in good standing.
+    pub fn outstanding(self: *AnyEngine) u64 {
+        return switch (self.*) {
+            .io_uring => |*e| @as(u64, e.in_kernel) + e.ring.sq_ready() + e.ring.cq_ready(),
+            .libaio => |*e| @as(u64, e.in_kernel) + e.pending_count + e.held_count,
+            .psync => |*e| @as(u64, e.pending_count) + e.done_count,
+        };
+    }
+
     fn calls(self: *const AnyEngine) [2]u64 {
         return switch (self.*) {
             inline else => |*e| .{ e.enter_calls, e.sqes_submitted },
@@ -370,7 +382,8 @@ pub const Lane = struct {
         errdefer allocator.free(self.slots);
         self.slots_free = try allocator.alloc(u32, qd);
         errdefer allocator.free(self.slots_free);
-        self.completions = try allocator.alloc(common.Completion, qd);
+        // One spare entry: the "dup" fault appends a copy of a completion to a full batch.
+        self.completions = try allocator.alloc(common.Completion, qd + 1);
         for (self.slots_free, 0..) |*s, i| s.* = @intCast(qd - 1 - i);
     }
 
@@ -411,6 +424,8 @@ pub const Lane = struct {
             const rc_renew = self.renewEngine();
             if (rc_renew < 0) return self.fail(rc_renew, .{ .op = .read, .offset = request.file_offset, .len = 0, .got = 0 });
         }
+        // A lane is reused only on an engine that holds none of an earlier request's IO.
+        assert(!self.abandoned and self.engine.outstanding() == 0);
         assert(self.slots_free_count == self.slots.len);
         const rc_attach = self.engine.attach(request.fd, request.buf_addr, request.buf_len);
         if (rc_attach < 0) return self.fail(rc_attach, .{ .op = .read, .offset = request.file_offset, .len = 0, .got = 0 });
@@ -448,8 +463,9 @@ pub const Lane = struct {
             }
             if (inflight == 0) break;
             const min: u32 = if (config.overlap_events) 1 else inflight;
-            const n = self.engine.reap(min, self.completions, wait_slice_ns);
+            var n = self.engine.reap(min, self.completions[0..qd], wait_slice_ns);
             if (n < 0) return self.abandon(n);
+            if (config.fault.kind == .dup) n = self.handle.duplicateCompletion(self.completions, @intCast(n));
             if (n == 0) {
                 // The wait timed out with nothing done: bounded, then the IO is given up on.
                 idle_waits += 1;
@@ -475,6 +491,7 @@ pub const Lane = struct {
         }
         assert(issued == finished);
         assert(self.slots_free_count == self.slots.len);
+        assert(self.engine.outstanding() == 0);
         if (self.failure.code != 0) return -@as(i64, self.failure.code);
         return @intCast(bytes);
     }
@@ -726,8 +743,21 @@ pub const Handle = struct {
         return .{ .slot = @intCast(self.config.queue_depth), .res = c.res };
     }
 
+    /// Fault "dup@N": the Nth completion comes again at the end of its batch. Returns the
+    /// batch's new length.
+    fn duplicateCompletion(self: *Handle, batch: []common.Completion, n: u32) i32 {
+        assert(n < batch.len);
+        for (batch[0..n]) |c| {
+            const seen = @atomicRmw(u64, &self.completions_seen, .Add, 1, .monotonic) + 1;
+            if (seen != self.config.fault.at) continue;
+            batch[n] = c;
+            return @intCast(n + 1);
+        }
+        return @intCast(n);
+    }
+
     fn injectFault(self: *Handle, res: *i64, slot: *Slot) void {
-        if (self.config.fault.kind == .none or self.config.fault.kind == .cqe) return;
+        if (self.config.fault.kind == .none or self.config.fault.kind == .cqe or self.config.fault.kind == .dup) return;
         if (slot.fault_zero) {
             res.* = 0;
             return;
@@ -741,7 +771,7 @@ pub const Handle = struct {
                 res.* = @intCast(half);
                 slot.fault_zero = true;
             },
-            .none, .cqe => unreachable,
+            .none, .cqe, .dup => unreachable,
         }
     }
 

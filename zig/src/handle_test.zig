@@ -46,6 +46,17 @@ fn alignedBuffer(size: usize) ![]align(std.heap.page_size_min) u8 {
     return std.testing.allocator.alignedAlloc(u8, .fromByteUnits(std.heap.page_size_min), len);
 }
 
+/// What must hold whenever a request has returned, however it ended: every slot is free, no
+/// slot is marked in flight, and a lane's engine holds no IO unless the lane was abandoned (its
+/// next request replaces the engine).
+fn expectIdle(h: *Handle) !void {
+    for (h.lanes) |*lane| {
+        try std.testing.expectEqual(lane.slots.len, lane.slots_free_count);
+        for (lane.slots) |slot| try std.testing.expect(!slot.in_flight);
+        if (!lane.abandoned) try std.testing.expectEqual(@as(u64, 0), lane.engine.outstanding());
+    }
+}
+
 fn readAll(engine: handle_mod.EngineKind, block_size: u64, qd: u32, io_parallel: u32, overlap: bool, single: bool, size: usize) !void {
     const file = try TempFile.create("/tmp/aiobench-zig-test.bin", size, 11);
     defer file.destroy();
@@ -60,6 +71,7 @@ fn readAll(engine: handle_mod.EngineKind, block_size: u64, qd: u32, io_parallel:
         break :blk h.wait();
     };
     try std.testing.expectEqual(@as(i64, @intCast(size)), moved);
+    try expectIdle(h);
     try std.testing.expectEqual(@as(i64, -1), pattern.check(buf[0..size], 11, 0));
     const c = h.counters();
     const blocks_per_lane = try std.math.divCeil(u64, try std.math.divCeil(u64, size, block_size), @max(1, io_parallel));
@@ -95,6 +107,7 @@ test "fault switch: eio fails the IO, short is reported, neither counts bytes" {
         defer h.destroy();
         const rc = h.runSync(.{ .mode = .read, .fd = file.fd, .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = size });
         try std.testing.expect(rc < 0);
+        try expectIdle(h);
         const e = h.lastError();
         try std.testing.expect(e.code == 5 or e.code == handle_mod.code_short);
         try std.testing.expect(h.counters().bytes < size);
@@ -169,30 +182,33 @@ fn runRequest(h: *Handle, request: handle_mod.Request) !i64 {
     return h.wait();
 }
 
-test "a completion naming no slot in flight fails the request; the lane then gets a fresh ring" {
+test "a completion naming no slot in flight (invalid or repeated) fails the request; the lane then gets a fresh ring" {
     const size = 512 * 1024;
     const file = try TempFile.create("/tmp/aiobench-zig-badcqe.bin", size, 8);
     defer file.destroy();
     const buf = try alignedBuffer(size);
     defer std.testing.allocator.free(buf);
     const engines = [_]handle_mod.EngineKind{ .io_uring, .libaio, .psync };
-    for (engines) |engine| {
+    // cqe: a user_data past the slots; dup: a completion delivered twice (IO completed twice).
+    for ([_][]const u8{ "cqe@3", "dup@3" }) |spec| for (engines) |engine| {
         for ([_]u32{ 0, 2 }) |io_parallel| {
             var cfg = config(engine, 16 * 1024, 8, io_parallel, true, false);
-            cfg.fault = handle_mod.Fault.parse("cqe@3");
+            cfg.fault = handle_mod.Fault.parse(spec);
             const h = try Handle.create(std.testing.allocator, cfg);
             defer h.destroy();
             const request = handle_mod.Request{ .mode = .read, .fd = file.fd, .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = size };
             try std.testing.expectEqual(@as(i64, -handle_mod.code_bad_completion), try runRequest(h, request));
+            try expectIdle(h);
             // The abandoned ring may still complete IOs of the first request; none of them
             // may reach the second one, which must read everything exactly once.
             @memset(buf, 0);
             h.resetStats();
             try std.testing.expectEqual(@as(i64, size), try runRequest(h, request));
+            try expectIdle(h);
             try std.testing.expectEqual(@as(i64, -1), pattern.check(buf[0..size], 8, 0));
             try std.testing.expectEqual(@as(u64, size / (16 * 1024)), h.counters().ios);
         }
-    }
+    };
 }
 
 test "a lane whose IO never completes gives up after its wait bound (ETIMEDOUT), then works again" {
@@ -212,6 +228,8 @@ test "a lane whose IO never completes gives up after its wait bound (ETIMEDOUT),
     try std.testing.expectEqual(@as(i64, -@as(i64, @intFromEnum(linux.E.TIMEDOUT))), h.runSync(request));
     const waited: u64 = @intCast(std.time.nanoTimestamp() - t0);
     try std.testing.expect(waited >= 300 * std.time.ns_per_ms and waited < 5 * std.time.ns_per_s);
+    try std.testing.expect(h.lanes[0].abandoned);
+    try expectIdle(h);
     // Data for the abandoned read goes to the old ring; the next request gets its own.
     const data = [_]u8{7} ** 4096;
     try std.testing.expectEqual(@as(usize, 4096), linux.write(fds[1], &data, data.len));
@@ -219,4 +237,41 @@ test "a lane whose IO never completes gives up after its wait bound (ETIMEDOUT),
     const moved = h.runSync(request);
     try std.testing.expectEqual(@as(i64, 4096), moved);
     try std.testing.expect(std.mem.allEqual(u8, buf[0..4096], 7));
+}
+
+test "a lane abandoned while a cancel drains it is not reused on its old ring, whose read may still be in flight" {
+    // The lane's read from an empty pipe never completes: the cancel can't drain it, so after
+    // the wait bound the lane gives the ring up with the read still in the kernel.
+    var fds: [2]i32 = undefined;
+    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, .{ .CLOEXEC = true }));
+    defer _ = linux.close(fds[0]);
+    defer _ = linux.close(fds[1]);
+    const buf = try alignedBuffer(4096);
+    defer std.testing.allocator.free(buf);
+    var cfg = config(.io_uring, 4096, 1, 1, true, false);
+    cfg.wait_max_ns = 1500 * std.time.ns_per_ms;
+    const h = try Handle.create(std.testing.allocator, cfg);
+    defer h.destroy();
+    const lane = &h.lanes[1];
+    const request = handle_mod.Request{ .mode = .read, .fd = fds[0], .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = 4096 };
+    try std.testing.expectEqual(@as(i32, 0), h.start(request));
+    std.Thread.sleep(50 * std.time.ns_per_ms);
+    @atomicStore(bool, &h.cancelled, true, .release); // what aiob_cancel does
+    try std.testing.expectEqual(@as(i64, -@as(i64, @intFromEnum(linux.E.TIMEDOUT))), h.wait());
+    try std.testing.expectEqual(handle_mod.code_cancelled, h.lastError().code);
+    try std.testing.expect(lane.abandoned);
+    try std.testing.expect(lane.engine.outstanding() > 0); // the read is still the old ring's
+    try expectIdle(h);
+    const ring_fd_abandoned = lane.engine.io_uring.ring.fd;
+    // The handle's cancel is final; clear it to use the lane again.
+    h.cancelled = false;
+    const data = [_]u8{5} ** 4096;
+    try std.testing.expectEqual(@as(usize, 4096), linux.write(fds[1], &data, data.len));
+    try std.testing.expectEqual(@as(usize, 4096), linux.write(fds[1], &data, data.len));
+    try std.testing.expectEqual(@as(i32, 0), h.start(request));
+    try std.testing.expectEqual(@as(i64, 4096), h.wait());
+    try std.testing.expect(!lane.abandoned);
+    try std.testing.expect(lane.engine.io_uring.ring.fd != ring_fd_abandoned);
+    try expectIdle(h);
+    try std.testing.expect(std.mem.allEqual(u8, buf[0..4096], 5));
 }
