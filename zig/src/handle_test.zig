@@ -275,3 +275,27 @@ test "a lane abandoned while a cancel drains it is not reused on its old ring, w
     try expectIdle(h);
     try std.testing.expect(std.mem.allEqual(u8, buf[0..4096], 5));
 }
+
+test "SQPOLL: every SQE is counted once, as submitted and as in flight" {
+    // The kernel's SQ thread takes SQEs at its own pace: one flushed earlier but not yet taken
+    // must not be counted again at the next flush (IOS/call and the in-flight count were inflated).
+    const size = 4 * 1024 * 1024;
+    const file = try TempFile.create("/tmp/aiobench-zig-sqpoll.bin", size, 4);
+    defer file.destroy();
+    const buf = try alignedBuffer(size);
+    defer std.testing.allocator.free(buf);
+    for ([_]u32{ 0, 2 }) |io_parallel| {
+        var cfg = config(.io_uring, 4096, 8, io_parallel, true, false);
+        cfg.engine_options.sqpoll = true;
+        const h = Handle.create(std.testing.allocator, cfg) catch |err| {
+            if (err == error.PermissionDenied) return error.SkipZigTest; // SQPOLL needs 5.11+ unprivileged
+            return err;
+        };
+        defer h.destroy();
+        const request = handle_mod.Request{ .mode = .read, .fd = file.fd, .buf_addr = @intFromPtr(buf.ptr), .buf_len = buf.len, .file_offset = 0, .nbytes = size };
+        try std.testing.expectEqual(@as(i64, size), try runRequest(h, request));
+        try expectIdle(h);
+        try std.testing.expectEqual(@as(u64, size / 4096), h.engineCalls()[1]);
+        try std.testing.expectEqual(@as(i64, -1), pattern.check(buf[0..size], 4, 0));
+    }
+}

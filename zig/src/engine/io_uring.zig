@@ -173,11 +173,14 @@ pub const Engine = struct {
     /// Submits the prepared SQEs (all of them, retrying partial submissions) and, with wait_nr
     /// > 0, waits up to timeout_ns for that many CQEs. A wait that times out is not an error.
     fn flush(self: *Engine, wait_nr: u32, timeout_ns: u64) i32 {
-        const prepared = self.ring.flush_sq();
+        // SQEs prepared since the last flush: flush_sq's count also has earlier ones that the
+        // SQ thread hasn't taken yet, which were counted when they were flushed.
+        const fresh = self.ring.sq.sqe_tail -% self.ring.sq.sqe_head;
+        _ = self.ring.flush_sq();
         if (self.options.sqpoll) {
             // The kernel's SQ thread takes them from the ring; enter only to wake it or to wait.
-            self.sqes_submitted += prepared;
-            self.in_kernel += prepared;
+            self.sqes_submitted += fresh;
+            self.in_kernel += fresh;
         }
         var wake = self.options.sqpoll and
             @atomicLoad(u32, self.ring.sq.flags, .acquire) & linux.IORING_SQ_NEED_WAKEUP != 0;
