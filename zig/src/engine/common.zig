@@ -30,6 +30,20 @@ pub const Options = struct {
     fixed_files: bool = false,
 };
 
+/// Tests only: the next `count` submitting calls of an engine fail with `errno` (as a kernel
+/// short of resources answers), so what the engine does then can be checked.
+pub const SubmitFault = struct {
+    errno: std.os.linux.E = .SUCCESS,
+    count: u32 = 0,
+
+    /// -errno when a fault is due (and uses it up), else null. Compiled out of the library.
+    pub fn take(self: *SubmitFault) ?i32 {
+        if (!@import("builtin").is_test or self.count == 0) return null;
+        self.count -= 1;
+        return -@as(i32, @intFromEnum(self.errno));
+    }
+};
+
 /// Upper bound on retries of a kernel call that answered EINTR/EAGAIN/EBUSY.
 pub const retry_max: u32 = 10_000;
 

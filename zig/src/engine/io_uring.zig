@@ -66,6 +66,7 @@ pub const Engine = struct {
     registered_buf_len: u64 = 0,
     /// Created with R_DISABLED: the first attach() enables it on the thread that will submit.
     disabled: bool,
+    submit_fault: common.SubmitFault = .{},
 
     pub fn init(allocator: std.mem.Allocator, options: common.Options) !Engine {
         return initWith(allocator, options, &setup_steps);
@@ -255,6 +256,12 @@ pub const Engine = struct {
         };
         var arg = std.mem.zeroInit(linux.io_uring_getevents_arg, .{ .ts = @intFromPtr(&ts) });
         if (wait_nr > 0) flags |= linux.IORING_ENTER_EXT_ARG;
+        if (to_submit > 0) {
+            if (self.submit_fault.take()) |rc_fault| {
+                self.enter_calls += 1;
+                return rc_fault;
+            }
+        }
         const rc = linux.syscall6(
             .io_uring_enter,
             @as(usize, @bitCast(@as(isize, self.ring.fd))),

@@ -50,6 +50,7 @@ pub const Engine = struct {
     sqes_submitted: u64 = 0,
     /// IOs submitted whose completion hasn't been handed out yet.
     in_kernel: u32 = 0,
+    submit_fault: common.SubmitFault = .{},
 
     pub fn init(allocator: std.mem.Allocator, options: common.Options) !Engine {
         assert(options.queue_depth >= 1);
@@ -111,7 +112,7 @@ pub const Engine = struct {
         }
         while (done < self.pending_count) {
             if (stalls >= common.retry_max) return -@as(i32, @intFromEnum(linux.E.TIMEDOUT));
-            const rc = linux.syscall3(.io_submit, self.context, self.pending_count - done, @intFromPtr(self.pending[done..].ptr));
+            const rc = if (self.submit_fault.take()) |rc_fault| @as(usize, @bitCast(@as(isize, rc_fault))) else linux.syscall3(.io_submit, self.context, self.pending_count - done, @intFromPtr(self.pending[done..].ptr));
             self.enter_calls += 1;
             const errno = common.errnoOf(rc);
             if (errno == 0) {
