@@ -7,8 +7,11 @@ import { join } from "node:path";
 import {
   lines,
   listing,
+  needsRoot,
   removeDir,
+  ROOT,
   runCli,
+  sh,
   sha256Sync,
   tempDir,
   testUnless,
@@ -425,6 +428,106 @@ testUnless(
       ], r.stderr);
       assert.equal(sha256Sync(theirs), digest, "the existing file is untouched");
       assert.deepEqual(listing(dir), ["aiobench_r1_0.dat"], "rank 0 removed its own");
+    } finally {
+      removeDir(dir);
+    }
+  },
+);
+
+testUnless(
+  mpiSkip("mpich"),
+  "SIGTERM to rank 1 alone (MPICH -n 2): every rank stops within seconds, one line, no files left",
+  async () => {
+    const m = install("mpich")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const args = ["--folder", dir, "--io_size", "64M", "--runtime", "30s", "--time_based"];
+      const job = launch(m, [{ n: 2, argv: aiobench([...args, "--warmup_loops", "0"]) }], {
+        env: { AIOBENCH_TEST_TAG: dir },
+        timeoutMs: 40_000,
+      });
+      const t0 = performance.now();
+      while (listing(dir).length < 2 && performance.now() - t0 < 20_000) await sleep(50);
+      await sleep(500);
+      const pid = rankPid(dir, 1);
+      assert.ok(pid !== null, "rank 1's process");
+      Deno.kill(pid, "SIGTERM");
+      const t1 = performance.now();
+      const r = await job;
+      const ms = performance.now() - t1;
+      assert.equal(r.code, 143, r.stderr);
+      assert.ok(ms < 5_000, `the job ended ${ms.toFixed(0)} ms after the signal`);
+      const ours = lines(r.stderr).filter((l) => l.startsWith("aiobench"));
+      assert.deepEqual(ours, [
+        `aiobench: rank 1 (${Deno.hostname()}) was stopped (SIGTERM); so were the rest`,
+      ], r.stderr);
+      assert.deepEqual(listing(dir), []);
+    } finally {
+      removeDir(dir);
+    }
+  },
+);
+
+testUnless(
+  mpiSkip("mpich") ?? needsRoot("losetup", "mkfs.ext4"),
+  "ENOSPC on rank 1 (MPICH, MPMD, a 32 MiB ext4 loop device): one line naming rank 1, no files left",
+  async () => {
+    const m = install("mpich")!;
+    const dir = tempDir("aiobench_mpi_");
+    const script = join(ROOT, "scripts/loopdev.sh");
+    const name = `mpi_enospc_${Deno.pid}`;
+    let mnt = "";
+    try {
+      mnt = (await sh(script, ["up", "--size", "32M", "--name", name])).split("\n").pop()!;
+      const timed = ["--io_size", "64M", "--runtime", "30s", "--time_based", "--warmup_loops", "0"];
+      const r = await launch(m, [
+        { n: 1, argv: aiobench(["--folder", dir, ...timed]) },
+        { n: 1, argv: aiobench(["--folder", mnt, ...timed]) },
+      ], { timeoutMs: 40_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(r.ms < 10_000, `took ${r.ms.toFixed(0)} ms`);
+      const ours = lines(r.stderr).filter((l) => l.startsWith("aiobench"));
+      assert.equal(ours.length, 1, r.stderr);
+      assert.match(
+        ours[0],
+        new RegExp(
+          `^aiobench: rank 1 \\(${Deno.hostname()}\\): worker 0: write ${mnt}/aiobench_r1_0\\.dat ` +
+            "at offset \\d+ failed: ENOSPC",
+        ),
+      );
+      assert.match(r.stdout, /^1\s+\S+\s.*\sfailed$/m, "rank 1's row says failed");
+      assert.deepEqual(listing(dir), []);
+      assert.deepEqual(listing(mnt).filter((f) => f !== "lost+found"), []);
+    } finally {
+      if (mnt) await sh(script, ["down", "--name", name]);
+      removeDir(dir);
+    }
+  },
+);
+
+testUnless(
+  mpiSkip("mpich") ?? mpiSkip("openmpi"),
+  "Open MPI's libmpi under MPICH's mpiexec (AIOBENCH_MPI_LIB): refused in one line per rank",
+  async () => {
+    const m = install("mpich")!;
+    const wrong = join(install("openmpi")!.prefix, "lib", "libmpi.so.40");
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const r = await launch(m, [{
+        n: 2,
+        argv: aiobench(["--folder", dir, "--io_size", "1M", "--loops", "1"]),
+      }], { env: { AIOBENCH_MPI_LIB: wrong } });
+      assert.notEqual(r.code, 0, r.stderr);
+      const ours = lines(r.stderr).filter((l) => l.startsWith("aiobench")).sort();
+      assert.deepEqual(
+        ours,
+        [0, 1].map((rank) =>
+          `aiobench: rank ${rank}: MPICH's mpiexec (Hydra) started this rank but ${wrong} is ` +
+          "Open MPI's library; set AIOBENCH_MPI_LIB to the libmpi of the MPI whose mpiexec you use"
+        ),
+      );
+      assert.equal(r.stdout, "");
+      assert.deepEqual(listing(dir), []);
     } finally {
       removeDir(dir);
     }

@@ -101,9 +101,28 @@ Deno.test("zero: a replay on ext4 moves the planned bytes and removes its files"
         }
         assert.match(doc.verdict, /GiB|MiB/);
         assert.match(doc.verdict, /NVMe (bounds|does not bound) the step/);
+        // What would help: each suggestion has its effect and says how it was obtained.
+        const suggestions = doc.suggestions as { what: string; effect: string; basis: string }[];
+        assert.ok(suggestions.length > 0);
+        for (const s of suggestions) {
+          assert.ok(s.what.length > 0 && s.effect.length > 0, JSON.stringify(s));
+          assert.ok(["computed", "measured", "not measured"].includes(s.basis), s.basis);
+          // The one suggestion nothing here measured says how to measure it.
+          if (s.basis === "not measured") assert.match(s.effect, /--try_aio_config/);
+        }
+        const pipelining = suggestions.filter((s) => s.what.startsWith("pipeline_read and"));
+        assert.deepEqual(
+          pipelining.map((s) => s.basis),
+          name === "pipelined optimizer" ? [] : ["computed"],
+          "pipelining is suggested, with a computed effect, only where it is off",
+        );
         const html = Deno.readTextFileSync(report);
         assert.equal((html.match(/<svg /g) ?? []).length, ranks);
         assert.ok(!/<script/i.test(html));
+        // Offline: nothing to fetch (the SVG namespace is a name, not a request).
+        const urls = html.match(/https?:\/\/[^\s"']+/g) ?? [];
+        assert.deepEqual(urls.filter((u) => u !== "http://www.w3.org/2000/svg"), []);
+        assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
         assert.deepEqual(listing(dir), ["zero.html", "zero.json"], "swap files left behind");
         assert.match(r.stdout, /^swap files: .* removed afterwards$/m);
       });
@@ -350,5 +369,65 @@ testUnless(needsRoot("losetup", "mkfs.ext4"), loop_name, async () => {
     assert.deepEqual(leftovers(mnt).filter((f) => f !== "lost+found"), []);
   } finally {
     if (mnt) await sh(script, ["down", "--name", name]);
+  }
+});
+
+Deno.test("zero: flags override --ds_config, the rest comes from it", async () => {
+  const dir = tempDir();
+  try {
+    const config = join(dir, "ds.json");
+    const elsewhere = join(dir, "from_config");
+    Deno.writeTextFileSync(
+      config,
+      JSON.stringify({
+        fp16: { enabled: true },
+        zero_optimization: {
+          stage: 3,
+          sub_group_size: 1e6,
+          offload_optimizer: {
+            device: "nvme",
+            nvme_path: elsewhere,
+            buffer_count: 8,
+            pipeline_read: true,
+          },
+          offload_param: { device: "nvme", nvme_path: elsewhere },
+        },
+        aio: { block_size: 262144, queue_depth: 32 },
+      }),
+    );
+    const model = ["--hidden", "520", "--layers", "2", "--vocab", "3001", "--ds_config", config];
+    const r = await runCli([
+      "zero",
+      ...model,
+      "--nvme_path",
+      dir,
+      "--buffer_count",
+      "12",
+      "--pipeline_write",
+      "--queue_depth",
+      "4",
+      "--dry_run",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // From the config: fp16, sub_group_size, pipeline_read, the block size. From the flags: the
+    // folder, pipeline_write, buffer_count and the queue depth.
+    assert.match(r.stdout, /parameters \(float16\)/);
+    assert.match(r.stdout, /sub-group\(s\) of up to 1000000 elements/);
+    assert.match(r.stdout, /aio block 256\.00 KiB × queue depth 4, pipelined \(read \+ write\)$/m);
+    assert.match(r.stdout, new RegExp(`^swap files: .* on ${dir} \\(`, "m"));
+    // The config's buffer_count holds where no flag replaces it: 8 is too few for both pipelines.
+    const few = await runCli([
+      "zero",
+      ...model,
+      "--nvme_path",
+      dir,
+      "--pipeline_write",
+      "--dry_run",
+    ]);
+    assert.equal(few.code, 2);
+    assert.match(lines(few.stderr)[0], /offload_optimizer\.buffer_count 8 is too few: /);
+    assert.deepEqual(listing(dir), ["ds.json"]);
+  } finally {
+    removeDir(dir);
   }
 });

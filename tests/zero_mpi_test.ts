@@ -4,7 +4,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lines, listing, removeDir, tempDir } from "./_helpers.ts";
-import { denoRun, install, launch, missingReason, type MpiInstall } from "./_mpi.ts";
+import {
+  denoRun,
+  install,
+  launch,
+  launcherOptions,
+  launchScratch,
+  missingReason,
+  type MpiInstall,
+} from "./_mpi.ts";
 
 const tiny = ["--hidden", "520", "--layers", "2", "--vocab", "3001", "--sub_group_size", "1e6"];
 
@@ -90,3 +98,66 @@ Deno.test({
     }
   },
 });
+
+/** Files and folders left under `dir`, recursively. */
+function leftovers(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    out.push(e.name);
+    if (e.isDirectory) out.push(...leftovers(join(dir, e.name)).map((n) => `${e.name}/${n}`));
+  }
+  return out;
+}
+
+for (const name of ["mpich", "openmpi"] as MpiInstall["name"][]) {
+  Deno.test({
+    name: `zero under mpiexec -n 2 (${name}): Ctrl-C on mpiexec removes every process's swap files`,
+    ignore: missingReason(name) !== null,
+    async fn() {
+      const m = install(name)!;
+      const dir = tempDir("aiobench_zero_mpi_");
+      const scratch = launchScratch();
+      try {
+        const argv = denoRun("main.ts", [
+          "zero",
+          ...tiny,
+          "--nvme_path",
+          dir,
+          "--steps",
+          "50",
+          "--compute_s",
+          "1",
+        ]);
+        const child = new Deno.Command(m.mpiexec, {
+          args: [...launcherOptions(m), "-n", "2", ...argv],
+          env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...scratch.env },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const output = child.output();
+        let exited = false;
+        output.finally(() => (exited = true));
+        // Both processes' rank folders hold a gradient file: the replay is in its first step.
+        const gradients = () =>
+          leftovers(dir).filter((f) => /rank[01]\/.*_gradient_\d+_\d+\.tensor\.swp$/.test(f));
+        const ranksWriting = () => new Set(gradients().map((f) => f.match(/rank(\d)/)![1])).size;
+        const t0 = performance.now();
+        while (!exited && ranksWriting() < 2 && performance.now() - t0 < 30_000) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        const started = !exited && ranksWriting() === 2;
+        if (!exited) child.kill("SIGINT");
+        const o = await output;
+        const stderr = new TextDecoder().decode(o.stderr);
+        assert.ok(started, `the replay never wrote gradients on both processes:\n${stderr}`);
+        assert.notEqual(o.code, 0, stderr);
+        if (name === "mpich") assert.equal(o.code, 130, stderr);
+        assert.deepEqual(leftovers(dir), [], "swap files left behind");
+      } finally {
+        removeDir(scratch.dir);
+        removeDir(dir);
+      }
+    },
+  });
+}
