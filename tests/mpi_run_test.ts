@@ -113,7 +113,17 @@ for (const c of cases) {
         assert.deepEqual(paths, expected, "each rank writes its own files");
         const rows = lines(r.stderr).filter((l) => /^\d+\s+\S+\s+write\s/.test(l));
         assert.equal(rows.length, c.ranks, `a table row per rank:\n${r.stderr}`);
-        assert.ok(/^skew write: slowest rank \d/m.test(r.stderr), r.stderr);
+        // The skew line names the slowest and the fastest rank of the per-rank results.
+        const speeds = doc.ranks!.map((x) => ({ rank: x.rank, gib: x.results[0].task_gib_s }))
+          .sort((a, b) => a.gib - b.gib);
+        const [slow, fast] = [speeds[0], speeds[speeds.length - 1]];
+        const apart = (((fast.gib - slow.gib) / fast.gib) * 100).toFixed(1);
+        const skew = lines(r.stderr).filter((l) => l.startsWith("skew write: "));
+        assert.deepEqual(skew, [
+          `skew write: slowest rank ${slow.rank} (${Deno.hostname()}) ${slow.gib.toFixed(3)} ` +
+          `GiB/s, fastest rank ${fast.rank} (${Deno.hostname()}) ${fast.gib.toFixed(3)} GiB/s: ` +
+          `${apart}% below the fastest`,
+        ], r.stderr);
         assert.deepEqual(listing(dir), [], "every rank removed its files");
       } finally {
         removeDir(dir);
@@ -528,6 +538,26 @@ testUnless(
       );
       assert.equal(r.stdout, "");
       assert.deepEqual(listing(dir), []);
+    } finally {
+      removeDir(dir);
+    }
+  },
+);
+
+testUnless(
+  mpiSkip("openmpi"),
+  "--write_file F under mpiexec -n 2 (Open MPI): F.<rank>.<worker> on every rank",
+  async () => {
+    const m = install("openmpi")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      const base = join(dir, "F");
+      const r = await launch(m, [{
+        n: 2,
+        argv: aiobench(["--write_file", base, "--io_size", "1M", "--threads", "2", "--keep"]),
+      }]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(listing(dir), ["F.0.0", "F.0.1", "F.1.0", "F.1.1"]);
     } finally {
       removeDir(dir);
     }

@@ -63,6 +63,13 @@ testUnless(
       assert.equal(doc.mpi?.size, 2);
       assert.equal(doc.records.length, 2);
       assert.ok(doc.records.every((x) => x.status === "ok" && x.read && x.write), r.stdout);
+      // Every point ran on both ranks: 2 ranks × 2 MiB / block size IOs per op, not one rank's.
+      const ios = (h: [number, number][]) => h.reduce((a, [, count]) => a + count, 0);
+      assert.deepEqual(
+        doc.records.map((x) => [x.point.block_size, ios(x.read!.latency_histogram)]),
+        [[256 * 1024, 16], [1024 * 1024, 4]],
+      );
+      assert.deepEqual(doc.records.map((x) => ios(x.write!.latency_histogram)), [16, 4]);
       const progress = lines(r.stderr).filter((l) => l.startsWith("config "));
       assert.equal(progress.length, 2, `one progress line per point:\n${r.stderr}`);
       assert.equal(
