@@ -31,6 +31,10 @@ interface Options {
   out?: string;
   json?: string;
   writeState: "overwrite" | "fresh";
+  /** Seconds before a run is taken as hung and killed. */
+  runTimeoutS: number;
+  /** How many times a hung run is run again before the benchmark stops. */
+  retries: number;
 }
 
 /** One cell of the grid: the same settings for both tools. */
@@ -53,6 +57,15 @@ interface Sample {
   /** CPU seconds of kworker/ksoftirqd threads over the same region. */
   cpuKernelS: number;
   wallS: number;
+}
+
+/** A cell's samples, both tools; `hangs`: runs killed after --run_timeout and run again. */
+interface Row {
+  cell: string;
+  config: Cell;
+  ds: Sample[];
+  ab: Sample[];
+  hangs: { ds: number; ab: number };
 }
 
 const SIZE_UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -82,6 +95,8 @@ function parseArgs(args: string[]): Options {
     extra: [],
     writeState: "overwrite",
     ds: "legacy",
+    runTimeoutS: 180,
+    retries: 2,
   };
   for (let i = 0; i < args.length; i++) {
     const [flag, value] = [args[i], args[i + 1]];
@@ -142,6 +157,9 @@ function parseArgs(args: string[]): Options {
       case "--json":
         o.json = take();
         break;
+      case "--run_timeout":
+        o.runTimeoutS = Number(take());
+        break;
       case "--write_state":
         o.writeState = take() as Options["writeState"];
         break;
@@ -149,6 +167,7 @@ function parseArgs(args: string[]): Options {
         throw new Error(`unknown argument '${flag}'`);
     }
   }
+  if (!(o.runTimeoutS! > 0)) throw new Error(`--run_timeout ${o.runTimeoutS}: use seconds > 0`);
   if (!o.dir || !o.python || !o.main) throw new Error("--dir, --python and --main are required");
   if (o.ds === "legacy" && !o.legacyDir) throw new Error("--ds legacy needs --legacy_dir");
   // ds_io's own defaults: 1 warm-up loop; the legacy script has none.
@@ -254,8 +273,8 @@ function tasksOf(pid: string): string[] {
   }
 }
 
-/** The schedstat files of every thread of `root` and its descendants. */
-function treeThreads(root: number): string[] {
+/** `root` and the pids of all its descendants. */
+function treePids(root: number): string[] {
   const children = new Map<string, string[]>();
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
@@ -267,10 +286,26 @@ function treeThreads(root: number): string[] {
   const stack = [String(root)];
   while (stack.length > 0) {
     const pid = stack.pop()!;
-    out.push(...tasksOf(pid));
+    out.push(pid);
     stack.push(...(children.get(pid) ?? []));
   }
   return out;
+}
+
+/** The schedstat files of every thread of `root` and its descendants. */
+function treeThreads(root: number): string[] {
+  return treePids(root).flatMap(tasksOf);
+}
+
+/** SIGKILL to `root` and every descendant (a pool's workers outlive a killed parent). */
+function killTree(root: number): void {
+  for (const pid of treePids(root)) {
+    try {
+      Deno.kill(Number(pid), "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** The schedstat files of the kernel's worker threads (loop device work, block completions). */
@@ -296,7 +331,10 @@ async function runTool(
   cmd: string[],
   env: Record<string, string>,
   markers: Markers,
-): Promise<{ text: string; cpuTreeS: number; cpuKernelS: number; code: number; wallS: number }> {
+  timeoutS: number,
+): Promise<
+  { text: string; cpuTreeS: number; cpuKernelS: number; code: number; wallS: number; hung: boolean }
+> {
   const t0 = performance.now();
   const child = new Deno.Command(cmd[0], {
     args: cmd.slice(1),
@@ -304,6 +342,11 @@ async function runTool(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    killTree(child.pid);
+  }, timeoutS * 1000);
   let text = "";
   let tree: string[] = [];
   let kernel: string[] = [];
@@ -342,12 +385,14 @@ async function runTool(
     }
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
+  clearTimeout(timer);
   return {
     text,
     cpuTreeS: cpu.tree,
     cpuKernelS: cpu.kernel,
     code: status.code,
     wallS: (performance.now() - t0) / 1000,
+    hung,
   };
 }
 
@@ -489,6 +534,19 @@ async function layOut(path: string, size: number): Promise<void> {
   }
 }
 
+/** One run of a tool on freshly prepared files, killed (`hung`) after --run_timeout. */
+function runBounded(
+  o: Options,
+  c: Cell,
+  files: Files,
+  cmd: string[],
+  m: Markers,
+): ReturnType<typeof runTool> {
+  return prepare(o, c, files).then(() =>
+    runTool(cmd, { ...Deno.env.toObject(), PYTHONUNBUFFERED: "1" }, m, o.runTimeoutS)
+  );
+}
+
 /** Before each run: the files each tool will touch are in the same state for both. */
 async function prepare(o: Options, c: Cell, files: Files): Promise<void> {
   if (o.ds === "legacy") {
@@ -539,8 +597,7 @@ async function main(): Promise<void> {
   const o = parseArgs(Deno.args);
   const files = makeFiles(o);
   const cells = grid(o);
-  const env: Record<string, string> = { ...Deno.env.toObject(), PYTHONUNBUFFERED: "1" };
-  const results: { cell: string; config: Cell; ds: Sample[]; ab: Sample[] }[] = [];
+  const results: Row[] = [];
   console.error(
     `bench_vs_deepspeed: ${cells.length} cells x ${o.rounds} rounds, DeepSpeed side: ${o.ds}, in ${o.dir}`,
   );
@@ -550,17 +607,24 @@ async function main(): Promise<void> {
     console.error(
       `== ${name}\n   ds: ${cmd.ds.slice(1).join(" ")}\n   ab: ${cmd.ab.slice(3).join(" ")}`,
     );
-    const row = { cell: name, config: c, ds: [] as Sample[], ab: [] as Sample[] };
+    const row: Row = { cell: name, config: c, ds: [], ab: [], hangs: { ds: 0, ab: 0 } };
     for (let r = 0; r < o.rounds; r++) {
       const order: ("ds" | "ab")[] = r % 2 === 0 ? ["ds", "ab"] : ["ab", "ds"];
       const lock = lockFile(o.lock);
       try {
         for (const tool of order) {
-          await prepare(o, c, files);
-          const run = await runTool(cmd[tool], env, markers(o, tool));
+          // A run that hangs (DeepSpeed's pool worker has, waiting forever in its handle's
+          // teardown after the timed region) is killed after --run_timeout and run again.
+          let run = await runBounded(o, c, files, cmd[tool], markers(o, tool));
+          for (let retry = 0; run.hung && retry < o.retries; retry++) {
+            row.hangs[tool] += 1;
+            console.error(`   ${tool} hung: killed after ${o.runTimeoutS} s; running it again`);
+            run = await runBounded(o, c, files, cmd[tool], markers(o, tool));
+          }
           const s = speeds(run.text, c.op);
           if (run.code !== 0 || !Number.isFinite(s.e2e)) {
-            throw new Error(`${tool} failed (exit ${run.code}):\n${run.text.slice(-3000)}`);
+            const why = run.hung ? `hung ${o.retries + 1} times` : `exit ${run.code}`;
+            throw new Error(`${tool} failed (${why}):\n${run.text.slice(-3000)}`);
           }
           row[tool].push({
             gibS: s.e2e,
@@ -579,7 +643,26 @@ async function main(): Promise<void> {
       );
     }
     results.push(row);
+    save(o, results);
   }
+  console.log(save(o, results));
+}
+
+/** Writes --out and --json with the cells done so far (a stopped run keeps them); the table. */
+function save(o: Options, results: Row[]): string {
+  const table = renderTable(o, results);
+  if (o.out) Deno.writeTextFileSync(o.out, table + "\n");
+  if (o.json) {
+    Deno.writeTextFileSync(
+      o.json,
+      JSON.stringify({ options: { ...o, cells: o.cells?.source }, results }, null, 1),
+    );
+  }
+  return table;
+}
+
+/** One markdown row per cell: medians, spread, ratio, CPU per GiB; hung runs named. */
+function renderTable(o: Options, results: Row[]): string {
   const bytesPerRun = (c: Cell) => c.size * c.threads * o.loops;
   const lines = [
     `| cell | DeepSpeed E2E GB/s (min–max) | aiobench E2E GB/s (min–max) | ratio | CPU s/GiB DeepSpeed (tree + kthreads) | CPU s/GiB aiobench (tree + kthreads) |`,
@@ -596,21 +679,15 @@ async function main(): Promise<void> {
         fmt(median(xs.map((x) => x.cpuKernelS)) / gib, 3)
       }`;
     const ratio = median(r.ab.map((x) => x.gibS)) / median(r.ds.map((x) => x.gibS));
+    const hung = (["ds", "ab"] as const).filter((t) => r.hangs[t] > 0)
+      .map((t) => `${t} hung ${r.hangs[t]}x, rerun`);
     lines.push(
-      `| ${r.cell} | ${side(r.ds)} | ${side(r.ab)} | ${fmt(ratio, 2)}x | ${cpu(r.ds)} | ${
-        cpu(r.ab)
-      } |`,
+      `| ${r.cell}${hung.length > 0 ? ` (${hung.join(", ")})` : ""} | ${side(r.ds)} | ${
+        side(r.ab)
+      } | ${fmt(ratio, 2)}x | ${cpu(r.ds)} | ${cpu(r.ab)} |`,
     );
   }
-  const table = lines.join("\n");
-  console.log(table);
-  if (o.out) Deno.writeTextFileSync(o.out, table + "\n");
-  if (o.json) {
-    Deno.writeTextFileSync(
-      o.json,
-      JSON.stringify({ options: { ...o, cells: o.cells?.source }, results }, null, 1),
-    );
-  }
+  return lines.join("\n");
 }
 
 if (import.meta.main) {
