@@ -35,8 +35,12 @@ testUnless(missing, "DeepSpeed's ds_nvme_tune runs aiobench as its ds_io and par
     const bin = join(dir, "bin");
     const nvme = join(dir, "nvme");
     const logs = join(dir, "logs");
+    // torch (imported by DeepSpeed) keeps its caches under the temp dir (torchinductor_<user>):
+    // this test's own, removed with it.
+    const tmp = join(dir, "tmp");
     Deno.mkdirSync(bin);
     Deno.mkdirSync(nvme);
+    Deno.mkdirSync(tmp);
     Deno.copyFileSync(ds.tune, join(bin, "ds_nvme_tune"));
     Deno.writeTextFileSync(
       join(bin, "ds_io"),
@@ -59,7 +63,7 @@ testUnless(missing, "DeepSpeed's ds_nvme_tune runs aiobench as its ds_io and par
         join(bin, "ds_nvme_tune"),
         ...["--nvme_dir", nvme, "--sweep_config", sweep, "--io_size", "4M", "--log_dir", logs],
       ],
-      env: { DS_ACCELERATOR: "cpu", NO_COLOR: "1" },
+      env: { DS_ACCELERATOR: "cpu", NO_COLOR: "1", TMPDIR: tmp },
       stdout: "piped",
       stderr: "piped",
     }).outputSync();

@@ -563,3 +563,29 @@ testUnless(
     }
   },
 );
+
+testUnless(
+  mpiSkip("openmpi"),
+  "a PMIx launch (Open MPI's prterun, its OMPI_COMM_WORLD_* removed): found by PMIX_RANK, one job",
+  async () => {
+    const m = install("openmpi")!;
+    const dir = tempDir("aiobench_mpi_");
+    try {
+      // What a PMIx-only launcher (e.g. srun --mpi=pmix) leaves a rank: PMIX_RANK, no size.
+      const pmixOnly = ["env", "-u", "OMPI_COMM_WORLD_RANK", "-u", "OMPI_COMM_WORLD_SIZE"];
+      const args = ["--folder", dir, "--io_size", "1M", "--loops", "1", "--warmup_loops", "0"];
+      const r = await launch(m, [{
+        n: 2,
+        argv: [...pmixOnly, ...aiobench([...args, "--json", "-"])],
+      }]);
+      assert.equal(r.code, 0, r.stderr);
+      const doc = jsonOf(r.stdout);
+      assert.equal(doc.mpi?.launcher, "pmix");
+      assert.equal(doc.mpi?.size, 2);
+      assert.equal(doc.results[0].bytes, 2 * MiB);
+      assert.deepEqual(listing(dir), []);
+    } finally {
+      removeDir(dir);
+    }
+  },
+);

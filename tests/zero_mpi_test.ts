@@ -161,3 +161,72 @@ for (const name of ["mpich", "openmpi"] as MpiInstall["name"][]) {
     },
   });
 }
+
+/** The pid of the aiobench process of MPI rank `rank` whose environment holds `tag` (/proc). */
+function rankPid(tag: string, rank: number): number | null {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const env = Deno.readTextFileSync(`/proc/${entry.name}/environ`).split("\0");
+      if (!env.includes(`AIOBENCH_TEST_TAG=${tag}`) || !env.includes(`PMI_RANK=${rank}`)) continue;
+      if (Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).includes("main.ts")) {
+        return Number(entry.name);
+      }
+    } catch {
+      // The process ended, or isn't ours to read.
+    }
+  }
+  return null;
+}
+
+Deno.test({
+  name:
+    "zero under mpiexec -n 2 (mpich): a frozen process ends the job at the deadline, the other's swap files go",
+  ignore: missingReason("mpich") !== null,
+  async fn() {
+    const dir = tempDir("aiobench_zero_mpi_");
+    let frozen: number | null = null;
+    try {
+      const job = launch(install("mpich")!, [{
+        n: 2,
+        argv: denoRun("main.ts", [
+          "zero",
+          ...tiny,
+          "--nvme_path",
+          dir,
+          "--steps",
+          "50",
+          "--compute_s",
+          "1",
+        ]),
+      }], { env: { AIOBENCH_MPI_TIMEOUT: "3", AIOBENCH_TEST_TAG: dir }, timeoutMs: 60_000 });
+      const writing = () =>
+        new Set(
+          leftovers(dir).filter((f) => /_gradient_\d+_\d+\.tensor\.swp$/.test(f))
+            .map((f) => f.match(/rank(\d)\//)?.[1]),
+        ).size;
+      const t0 = performance.now();
+      while (writing() < 2 && performance.now() - t0 < 30_000) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      frozen = rankPid(dir, 1);
+      assert.ok(frozen !== null, "MPI process 1");
+      Deno.kill(frozen, "SIGSTOP");
+      const r = await job;
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^aiobench: rank 0 \(.*\): not every rank reached .* within 3 s/m);
+      // A stopped process can't remove anything; process 0 removed its ranks' swap files.
+      const left = leftovers(dir).filter((f) => f.endsWith(".swp"));
+      assert.ok(left.length > 0 && left.every((f) => f.includes("/rank1/")), left.join("\n"));
+    } finally {
+      if (frozen !== null) {
+        try {
+          Deno.kill(frozen, "SIGKILL");
+        } catch {
+          // The launcher ended it already.
+        }
+      }
+      removeDir(dir);
+    }
+  },
+});
