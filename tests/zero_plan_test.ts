@@ -352,3 +352,23 @@ Deno.test("zero plan: DeepSpeed config", async (t) => {
     assertMatch(e.message, /^nothing is offloaded to NVMe: /);
   });
 });
+
+Deno.test("zero plan: --compute_s is spread over the modules by size, forward 1 : backward 2", () => {
+  const plan = planZero(small, settings({ offloadOptimizer: true }), { computeS: 3, updateS: 0.5 });
+  const compute = plan.step.actions.flatMap((a) => a.kind === "compute" ? [a] : []);
+  const total = (phase: string) =>
+    compute.filter((a) => a.phase === phase).reduce((s, a) => s + a.seconds, 0);
+  const close = (a: number, b: number) => assert(Math.abs(a - b) < 1e-9, `${a} vs ${b}`);
+  close(total("forward"), 1);
+  close(total("backward"), 2);
+  close(total("optimizer"), 0.5);
+  // Each module's forward share follows its size (the tied head counts the embedding again).
+  const numel = small.modules.map((m) => m.tensors.reduce((s, t) => s + small.tensors[t].numel, 0));
+  const all = numel.reduce((a, b) => a + b, 0);
+  const forward = compute.filter((a) => a.phase === "forward");
+  assertEquals(forward.length, small.modules.length);
+  forward.forEach((a, i) => close(a.seconds, (numel[i] / all) * 1));
+  // Backward runs the modules in reverse, twice the forward time each.
+  const backward = compute.filter((a) => a.phase === "backward");
+  backward.forEach((a, i) => close(a.seconds, 2 * forward[forward.length - 1 - i].seconds));
+});
