@@ -115,3 +115,24 @@ test "libaio: EAGAIN on io_submit takes a completion first (handed out by the ne
     try std.testing.expectEqual(@as(i32, 0), e.reap(1, &out, 20 * std.time.ns_per_ms)); // no third
     try std.testing.expect(std.mem.allEqual(u8, buf[0..4096], 1) and std.mem.allEqual(u8, buf[4096..], 2));
 }
+
+test "io_uring SQPOLL: an SQE the SQ thread hasn't taken yet is counted once, not again at the next flush" {
+    var fds: [2]i32 = undefined;
+    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, .{ .CLOEXEC = true }));
+    defer _ = linux.close(fds[0]);
+    defer _ = linux.close(fds[1]);
+    var buf: [4096]u8 align(4096) = undefined;
+    var e = io_uring.Engine.init(std.testing.allocator, .{ .queue_depth = 4, .sqpoll = true }) catch |err| {
+        if (err == error.PermissionDenied) return error.SkipZigTest; // unprivileged SQPOLL: 5.11+
+        return err;
+    };
+    defer e.deinit(std.testing.allocator);
+    try std.testing.expectEqual(@as(i32, 0), e.attach(-1, 0, 0));
+    // Past its idle time (1 s) the SQ thread sleeps: the SQE below waits in the ring while the
+    // thread wakes, and the flushes right after it find it there.
+    std.Thread.sleep(1100 * std.time.ns_per_ms);
+    e.prep(.{ .slot = 0, .op = .read, .fd = fds[0], .addr = @intFromPtr(&buf), .len = buf.len, .offset = 0 });
+    for (0..8) |_| try std.testing.expectEqual(@as(i32, 0), e.submit());
+    try std.testing.expectEqual(@as(u32, 1), e.in_kernel);
+    try std.testing.expectEqual(@as(u64, 1), e.sqes_submitted);
+}
