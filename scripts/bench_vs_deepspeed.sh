@@ -121,7 +121,7 @@ if [ "$ds" != ds_io ]; then
 fi
 [ -n "$legacy_dir" ] && ds=legacy || ds=ds_io
 
-# aiobench as users run it: the ReleaseFast library.
+# aiobench as users run it: the library as zig/build.zig builds it by default.
 scripts/zig build --build-file zig/build.zig --prefix zig/zig-out >&2
 
 loop_name="benchds$$"

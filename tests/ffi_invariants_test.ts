@@ -113,7 +113,8 @@ Deno.test("a handle reports the io_uring setup flags its rings use, the same the
 
 const expectedBuild = Deno.env.get("AIOBENCH_EXPECT_BUILD");
 Deno.test({
-  name: "the test suite runs the library with Zig's safety checks on (asserts execute)" +
+  name:
+    "the library as built by default (what users and the suite run) has Zig's safety checks on" +
     (expectedBuild ? "" : " [skipped: AIOBENCH_EXPECT_BUILD is set by scripts/test.sh]"),
   ignore: expectedBuild === undefined,
   fn() {
