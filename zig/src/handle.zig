@@ -258,7 +258,9 @@ const AnyEngine = union(EngineKind) {
     /// kernel, or completed but not yet reaped. 0 between requests of a lane in good standing.
     pub fn outstanding(self: *AnyEngine) u64 {
         return switch (self.*) {
-            .io_uring => |*e| @as(u64, e.in_kernel) + e.ring.sq_ready() + e.ring.cq_ready(),
+            // With SQPOLL, in_kernel counts every flushed SQE (the SQ ring's head may lag).
+            .io_uring => |*e| @as(u64, e.in_kernel) + e.ring.cq_ready() +
+                if (e.options.sqpoll) e.ring.sq.sqe_tail -% e.ring.sq.sqe_head else e.ring.sq_ready(),
             .libaio => |*e| @as(u64, e.in_kernel) + e.pending_count + e.held_count,
             .psync => |*e| @as(u64, e.pending_count) + e.done_count,
         };

@@ -74,7 +74,11 @@ pub const Engine = struct {
 
     pub fn initWith(allocator: std.mem.Allocator, options: common.Options, steps: []const u32) !Engine {
         assert(options.queue_depth >= 1);
-        const entries = std.math.ceilPowerOfTwo(u32, options.queue_depth) catch return error.InvalidQueueDepth;
+        // The SQ thread of SQPOLL posts a batch's CQEs before it moves the SQ head past the
+        // batch, so up to queue_depth reaped SQEs can still fill the ring while their slots are
+        // reissued: room for twice queue_depth keeps get_sqe from ever finding it full.
+        const sq_entries = if (options.sqpoll) 2 * options.queue_depth else options.queue_depth;
+        const entries = std.math.ceilPowerOfTwo(u32, sq_entries) catch return error.InvalidQueueDepth;
         if (entries > 32768) return error.InvalidQueueDepth;
         var setup = try setupRing(@intCast(entries), options, steps);
         errdefer setup.ring.deinit();
