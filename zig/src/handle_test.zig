@@ -21,23 +21,24 @@ fn config(engine: handle_mod.EngineKind, block_size: u64, qd: u32, io_parallel: 
     };
 }
 
+/// An unnamed file in /tmp (O_TMPFILE): concurrent test runs can't collide on a name, and
+/// nothing is left behind however a test ends.
 const TempFile = struct {
-    path: [:0]const u8,
     fd: i32,
 
-    fn create(name: [:0]const u8, size: usize, seed: u64) !TempFile {
-        const fd: i32 = @intCast(linux.open(name, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true }, 0o600));
-        try std.testing.expect(fd >= 0);
+    fn create(size: usize, seed: u64) !TempFile {
+        const rc = linux.open("/tmp", .{ .ACCMODE = .RDWR, .TMPFILE = true, .DIRECTORY = true }, 0o600);
+        try std.testing.expect(std.posix.errno(rc) == .SUCCESS);
+        const fd: i32 = @intCast(rc);
         const data = try std.testing.allocator.alloc(u8, size);
         defer std.testing.allocator.free(data);
         pattern.fill(data, seed, 0);
         try std.testing.expectEqual(size, linux.pwrite(fd, data.ptr, size, 0));
-        return .{ .path = name, .fd = fd };
+        return .{ .fd = fd };
     }
 
     fn destroy(self: TempFile) void {
         _ = linux.close(self.fd);
-        _ = linux.unlink(self.path);
     }
 };
 
@@ -58,7 +59,7 @@ fn expectIdle(h: *Handle) !void {
 }
 
 fn readAll(engine: handle_mod.EngineKind, block_size: u64, qd: u32, io_parallel: u32, overlap: bool, single: bool, size: usize) !void {
-    const file = try TempFile.create("/tmp/aiobench-zig-test.bin", size, 11);
+    const file = try TempFile.create(size, 11);
     defer file.destroy();
     const buf = try alignedBuffer(size);
     defer std.testing.allocator.free(buf);
@@ -96,7 +97,7 @@ test "reads split into block_size IOs, every policy and engine, with and without
 
 test "fault switch: eio fails the IO, short is reported, neither counts bytes" {
     const size = 256 * 1024;
-    const file = try TempFile.create("/tmp/aiobench-zig-fault.bin", size, 3);
+    const file = try TempFile.create(size, 3);
     defer file.destroy();
     const buf = try alignedBuffer(size);
     defer std.testing.allocator.free(buf);
@@ -117,7 +118,7 @@ test "fault switch: eio fails the IO, short is reported, neither counts bytes" {
 
 test "random offsets stay block-aligned inside the region" {
     const size = 1024 * 1024;
-    const file = try TempFile.create("/tmp/aiobench-zig-rand.bin", size, 5);
+    const file = try TempFile.create(size, 5);
     defer file.destroy();
     const buf = try alignedBuffer(size);
     defer std.testing.allocator.free(buf);
@@ -140,7 +141,7 @@ test "random offsets stay block-aligned inside the region" {
 
 test "log interval: time-based randread closes one record per interval, totals add up" {
     const size = 1024 * 1024;
-    const file = try TempFile.create("/tmp/aiobench-zig-interval.bin", size, 6);
+    const file = try TempFile.create(size, 6);
     defer file.destroy();
     const buf = try alignedBuffer(size);
     defer std.testing.allocator.free(buf);
@@ -184,7 +185,7 @@ fn runRequest(h: *Handle, request: handle_mod.Request) !i64 {
 
 test "a completion naming no slot in flight (invalid or repeated) fails the request; the lane then gets a fresh ring" {
     const size = 512 * 1024;
-    const file = try TempFile.create("/tmp/aiobench-zig-badcqe.bin", size, 8);
+    const file = try TempFile.create(size, 8);
     defer file.destroy();
     const buf = try alignedBuffer(size);
     defer std.testing.allocator.free(buf);
@@ -280,7 +281,7 @@ test "SQPOLL: every SQE is counted once, as submitted and as in flight" {
     // The kernel's SQ thread takes SQEs at its own pace: one flushed earlier but not yet taken
     // must not be counted again at the next flush (IOS/call and the in-flight count were inflated).
     const size = 4 * 1024 * 1024;
-    const file = try TempFile.create("/tmp/aiobench-zig-sqpoll.bin", size, 4);
+    const file = try TempFile.create(size, 4);
     defer file.destroy();
     const buf = try alignedBuffer(size);
     defer std.testing.allocator.free(buf);
