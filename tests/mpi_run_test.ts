@@ -589,3 +589,30 @@ testUnless(
     }
   },
 );
+
+testUnless(
+  mpiSkip("openmpi"),
+  "Open MPI: ranks keep PMIx's job data in its hash store, not in fixed-address segments (gds/shmem2 can't always map in a Deno process)",
+  async () => {
+    const m = install("openmpi")!;
+    const dir = tempDir("aiobench_mpi_gds_");
+    try {
+      // The verbose setting reaches the ranks only (through env), so each rank prints the stores
+      // it may use once, at MPI_Init; the launcher's own choice is not printed.
+      const argv = [
+        "env",
+        "PMIX_MCA_gds_base_verbose=5",
+        ...aiobench(["--folder", dir, "--io_size", "1M", "--threads", "1", "--loops", "1"]),
+      ];
+      const r = await launch(m, [{ n: 2, argv }]);
+      const out = r.stdout + r.stderr;
+      assert.equal(r.code, 0, out);
+      const chosen = lines(out).filter((l) => /\bgds: \w+ Priority/.test(l));
+      assert.equal(countLines(out.replace(/^\[[^\]]*\] /gm, ""), "Final gds priorities"), 2, out);
+      assert.ok(chosen.length >= 2, out);
+      assert.deepEqual(chosen.filter((l) => !/gds: hash Priority/.test(l)), [], out);
+    } finally {
+      removeDir(dir);
+    }
+  },
+);

@@ -150,6 +150,7 @@ export class MpiWorld {
     const mpi = loadFirst(choice);
     checkAbiFitsLauncher(mpi, launch);
     const version = safeVersion(mpi);
+    avoidPmixFixedAddressSegments();
     if (!mpi.initFunneled()) {
       throw new MpiSetupError(`${mpi.path} (${version}) can't call MPI from one thread (FUNNELED)`);
     }
@@ -454,4 +455,16 @@ function safeVersion(mpi: MpiLibrary): string {
   } catch {
     return "version unknown";
   }
+}
+
+/**
+ * PMIx (Open MPI 5's runtime) shares job data through a segment that every rank must map at the
+ * address its server chose (gds/shmem2). A Deno process has large address ranges reserved by V8,
+ * so that address can be taken and MPI_Init fails now and then ("attempted to attach to a
+ * shared-memory segment at a particular base address"). Its hash store needs no fixed address:
+ * use it in this process unless the user chose a store (PMIX_MCA_gds). Read at PMIx_Init inside
+ * MPI_Init; MPIs without PMIx ignore it.
+ */
+function avoidPmixFixedAddressSegments(): void {
+  if (Deno.env.get("PMIX_MCA_gds") === undefined) Deno.env.set("PMIX_MCA_gds", "hash");
 }
