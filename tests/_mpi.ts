@@ -86,9 +86,34 @@ export interface LaunchResult {
  * path to the ranks instead. The path named here does not exist, so hwloc in the proxy and in
  * every rank discovers the machine itself, as it would without the variable.
  */
-export function launchScratch(): { dir: string; env: Record<string, string> } {
+export function launchScratch(): { dir: string; env: Record<string, string>; release(): void } {
   const dir = tempDir("aiobench_mpiexec_");
-  return { dir, env: { TMPDIR: dir, HWLOC_XMLFILE: join(dir, "no_topology.xml") } };
+  const before = new Set(mpichSegments());
+  return {
+    dir,
+    env: { TMPDIR: dir, HWLOC_XMLFILE: join(dir, "no_topology.xml") },
+    release() {
+      removeDir(dir);
+      for (const name of mpichSegments()) {
+        if (!before.has(name)) Deno.removeSync(join("/dev/shm", name));
+      }
+    },
+  };
+}
+
+/**
+ * MPICH's shared-memory segments (/dev/shm/mpich_shm_*): a job whose ranks end in MPI_Abort (or
+ * are killed) before all of them attached leaves its segment behind; a test's job is over when
+ * `release` runs, so the segments that appeared meanwhile are its own.
+ */
+function mpichSegments(): string[] {
+  try {
+    return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) =>
+      n.startsWith("mpich_shm_")
+    );
+  } catch {
+    return [];
+  }
 }
 
 /** Runs `mpiexec [opts] -n a prog… : -n b prog…` with `env` added, killed after `timeoutMs`. */
@@ -116,7 +141,7 @@ export async function launch(
       signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
     }).output();
   } finally {
-    removeDir(scratch.dir);
+    scratch.release();
   }
   const decoder = new TextDecoder();
   return {

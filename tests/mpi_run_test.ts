@@ -223,7 +223,7 @@ async function interrupt(m: MpiInstall, dir: string, ranks: number) {
       // mpiexec has ended already (every rank failed): nothing to stop.
     }
     out = await output;
-    removeDir(scratch.dir);
+    scratch.release();
   }
   const decoder = new TextDecoder();
   return {

@@ -155,7 +155,7 @@ for (const name of ["mpich", "openmpi"] as MpiInstall["name"][]) {
         if (name === "mpich") assert.equal(o.code, 130, stderr);
         assert.deepEqual(leftovers(dir), [], "swap files left behind");
       } finally {
-        removeDir(scratch.dir);
+        scratch.release();
         removeDir(dir);
       }
     },
