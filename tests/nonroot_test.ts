@@ -39,6 +39,18 @@ function toolchains(): string[] {
   }
 }
 
+/** Whether `nobody` can reach and read `path` (every directory above it searchable). */
+function readableByNobody(path: string): boolean {
+  return run("setpriv", [
+    "--reuid=nobody",
+    "--regid=nogroup",
+    "--clear-groups",
+    "test",
+    "-r",
+    path,
+  ]).ok;
+}
+
 const files = run("git", ["ls-files", "-co", "--exclude-standard", "-z"]);
 const pins = toolchains();
 const nonrootSkip: SkipReason = firstReason(
@@ -56,9 +68,17 @@ testUnless(nonrootSkip, "scripts/deno task bench as nobody with no writable home
       Deno.copyFileSync(join(ROOT, path), join(copy, path));
       Deno.chmodSync(join(copy, path), Deno.statSync(join(ROOT, path)).mode! & 0o777);
     }
-    // The same pinned toolchains, read-only; everything else in .tools is the user's.
+    // The same pinned toolchains, read-only; everything else in .tools is the user's. A checkout
+    // only root can read (a clone in `mktemp -d`) can't lend nobody its toolchains: copy them.
     Deno.mkdirSync(join(copy, ".tools"));
-    for (const pin of pins) Deno.symlinkSync(pin, join(copy, ".tools", pin.split("/").pop()!));
+    for (const pin of pins) {
+      const target = join(copy, ".tools", pin.split("/").pop()!);
+      if (readableByNobody(pin)) Deno.symlinkSync(pin, target);
+      else {
+        const cp = run("cp", ["-a", pin, target]);
+        assert.ok(cp.ok, cp.err);
+      }
+    }
     Deno.mkdirSync(join(copy, "work"));
     const chown = run("chown", ["-R", "nobody:nogroup", dir]);
     assert.ok(chown.ok, chown.err);
