@@ -116,32 +116,58 @@ function mpichSegments(): string[] {
   }
 }
 
-/** Runs `mpiexec [opts] -n a prog… : -n b prog…` with `env` added, killed after `timeoutMs`. */
-export async function launch(
+/** Options of one mpiexec: variables added to the environment, a time bound, the directory. */
+export interface LaunchOptions {
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+/**
+ * Starts `mpiexec [opts] -n a prog… : -n b prog…` in its own scratch (launchScratch), for tests
+ * that signal it while it runs; `release` the scratch once the job has ended.
+ */
+export function spawnLaunch(
   m: MpiInstall,
   programs: RankProgram[],
-  options: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
-): Promise<LaunchResult> {
+  options: LaunchOptions = {},
+): { child: Deno.ChildProcess; release(): void } {
   const args = [...launcherOptions(m)];
   for (const [i, p] of programs.entries()) {
     if (i > 0) args.push(":");
     args.push("-n", String(p.n), ...p.argv);
   }
   const scratch = launchScratch();
-  const t0 = performance.now();
-  let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command(m.mpiexec, {
+    const child = new Deno.Command(m.mpiexec, {
       args,
       cwd: options.cwd ?? ROOT,
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...scratch.env, ...options.env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
-    }).output();
-  } finally {
+      signal: options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
+    }).spawn();
+    return { child, release: scratch.release };
+  } catch (e) {
     scratch.release();
+    throw e;
+  }
+}
+
+/** Runs `mpiexec [opts] -n a prog… : -n b prog…` with `env` added, killed after `timeoutMs`. */
+export async function launch(
+  m: MpiInstall,
+  programs: RankProgram[],
+  options: LaunchOptions = {},
+): Promise<LaunchResult> {
+  const t0 = performance.now();
+  const job = spawnLaunch(m, programs, { ...options, timeoutMs: options.timeoutMs ?? 60_000 });
+  let out: Deno.CommandOutput;
+  try {
+    out = await job.child.output();
+  } finally {
+    job.release();
   }
   const decoder = new TextDecoder();
   return {

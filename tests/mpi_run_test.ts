@@ -21,11 +21,10 @@ import {
   denoRun,
   install,
   launch,
-  launcherOptions,
-  launchScratch,
   type MpiInstall,
   mpiSkip,
   type RankProgram,
+  spawnLaunch,
 } from "./_mpi.ts";
 import type { BenchResult } from "../lib/common/types.ts";
 
@@ -195,18 +194,10 @@ async function sleep(ms: number): Promise<void> {
 
 /** Starts mpiexec, waits until every rank's files exist, sends SIGINT to mpiexec, waits. */
 async function interrupt(m: MpiInstall, dir: string, ranks: number) {
-  const args = [...launcherOptions(m), "-n", String(ranks)];
   // No warm-up loop (ds_io's default for --folder has one): the signal lands in the measured one.
   const timed = ["--runtime", "30s", "--time_based", "--warmup_loops", "0"];
-  args.push(...aiobench(["--folder", dir, "--io_size", "64M", ...timed]));
-  const scratch = launchScratch();
-  const child = new Deno.Command(m.mpiexec, {
-    args,
-    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...scratch.env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const argv = aiobench(["--folder", dir, "--io_size", "64M", ...timed]);
+  const { child, release } = spawnLaunch(m, [{ n: ranks, argv }]);
   const output = child.output();
   const t0 = performance.now();
   let out: Deno.CommandOutput;
@@ -223,7 +214,7 @@ async function interrupt(m: MpiInstall, dir: string, ranks: number) {
       // mpiexec has ended already (every rank failed): nothing to stop.
     }
     out = await output;
-    scratch.release();
+    release();
   }
   const decoder = new TextDecoder();
   return {

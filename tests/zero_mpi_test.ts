@@ -4,15 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lines, listing, removeDir, tempDir } from "./_helpers.ts";
-import {
-  denoRun,
-  install,
-  launch,
-  launcherOptions,
-  launchScratch,
-  missingReason,
-  type MpiInstall,
-} from "./_mpi.ts";
+import { denoRun, install, launch, missingReason, type MpiInstall, spawnLaunch } from "./_mpi.ts";
 
 const tiny = ["--hidden", "520", "--layers", "2", "--vocab", "3001", "--sub_group_size", "1e6"];
 
@@ -116,7 +108,7 @@ for (const name of ["mpich", "openmpi"] as MpiInstall["name"][]) {
     async fn() {
       const m = install(name)!;
       const dir = tempDir("aiobench_zero_mpi_");
-      const scratch = launchScratch();
+      let release = () => {};
       try {
         const argv = denoRun("main.ts", [
           "zero",
@@ -128,13 +120,9 @@ for (const name of ["mpich", "openmpi"] as MpiInstall["name"][]) {
           "--compute_s",
           "1",
         ]);
-        const child = new Deno.Command(m.mpiexec, {
-          args: [...launcherOptions(m), "-n", "2", ...argv],
-          env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...scratch.env },
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
+        const job = spawnLaunch(m, [{ n: 2, argv }]);
+        const child = job.child;
+        release = job.release;
         const output = child.output();
         let exited = false;
         output.finally(() => (exited = true));
@@ -155,7 +143,7 @@ for (const name of ["mpich", "openmpi"] as MpiInstall["name"][]) {
         if (name === "mpich") assert.equal(o.code, 130, stderr);
         assert.deepEqual(leftovers(dir), [], "swap files left behind");
       } finally {
-        scratch.release();
+        release();
         removeDir(dir);
       }
     },
