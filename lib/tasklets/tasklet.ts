@@ -7,6 +7,7 @@
 import { AioError } from "../../ffi/errors.ts";
 import { processCpuSeconds } from "../../ffi/handle.ts";
 import { Barrier, BarrierAbortedError } from "./barrier.ts";
+import { handleCounters } from "./counters.ts";
 import { LiveSlot } from "./live.ts";
 import { PerCallHandle } from "./basic.ts";
 import { gpuSchedule, gpuWorkerResult, isGpuContext } from "../gpu/schedule.ts";
@@ -215,25 +216,14 @@ interface LoopTotals {
 }
 
 function result(ctx: TaskContext, m: LoopTotals): WorkerResult {
-  const s = ctx.handle.stats();
+  const counters = handleCounters(ctx.handle);
   return {
     worker: ctx.spec.worker,
     path: ctx.spec.path,
-    bytes: m.partial ? s.bytes : m.bytes,
-    ios: s.ios,
+    ...counters,
+    bytes: m.partial ? counters.bytes : m.bytes,
     taskSeconds: m.task,
     e2eSeconds: m.e2e,
-    errors: s.errors,
-    histogram: ctx.handle.histogram(),
-    latencyMinNs: s.latencyMinNs,
-    latencyMaxNs: s.latencyMaxNs,
-    latencySumNs: s.latencySumNs,
-    cpuUserSeconds: s.cpuUserSeconds,
-    cpuSystemSeconds: s.cpuSystemSeconds,
-    sqesSubmitted: s.sqesSubmitted,
-    enterCalls: s.enterCalls,
-    ringSetupFlags: s.ringSetupFlags,
-    shortResubmits: s.shortResubmits,
     partial: m.partial,
     loopsDone: m.loops,
     gpu: isGpuContext(ctx) ? gpuWorkerResult(ctx) : undefined,

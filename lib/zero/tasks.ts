@@ -16,6 +16,7 @@ import { AioFile } from "../../ffi/file.ts";
 import { AioHandle, type NativeEngine } from "../../ffi/handle.ts";
 import type { WorkerResult } from "../common/types.ts";
 import { Barrier } from "../tasklets/barrier.ts";
+import { handleCounters } from "../tasklets/counters.ts";
 import type { Action, LaneName } from "./plan.ts";
 import type { AioSettings } from "./settings.ts";
 
@@ -202,7 +203,7 @@ function runLane(
     if (!(e instanceof Stopped || isCancelled(e, stop))) throw e;
     result.partial = true;
   } finally {
-    Object.assign(result, laneCounters(handle));
+    Object.assign(result, handleCounters(handle));
     handle.close();
     buffer.free();
   }
@@ -212,24 +213,6 @@ function runLane(
 
 function isCancelled(e: unknown, stop: Int32Array): boolean {
   return e instanceof AioError && e.code === "ECANCELLED" && Atomics.load(stop, 0) !== 0;
-}
-
-function laneCounters(handle: AioHandle): Partial<WorkerResult> {
-  const s = handle.stats();
-  return {
-    bytes: s.bytes,
-    ios: s.ios,
-    errors: s.errors,
-    histogram: handle.histogram(),
-    latencyMinNs: s.latencyMinNs,
-    latencyMaxNs: s.latencyMaxNs,
-    latencySumNs: s.latencySumNs,
-    cpuUserSeconds: s.cpuUserSeconds,
-    cpuSystemSeconds: s.cpuSystemSeconds,
-    sqesSubmitted: s.sqesSubmitted,
-    enterCalls: s.enterCalls,
-    shortResubmits: s.shortResubmits,
-  };
 }
 
 /** One of DeepSpeed's `async_pread`/`async_pwrite` of a whole tensor file, then its wait. */
