@@ -3,12 +3,14 @@
  * cell; run it through scripts/bench_vs_deepspeed.sh (which installs DeepSpeed and passes the
  * paths). Per cell and tool: the median and spread of E2E GB/s (ds_aio's own lines), and the
  * CPU time over the timed region only (between each tool's own log lines that open and close
- * it, from /proc schedstat): the tool's whole process tree, and the kernel's worker threads
- * (kworker, ksoftirqd: the loop device's copies and the block completions).
+ * it): the tool's whole process tree, every thread it had (a cgroup per run, see CpuGroup), and
+ * the kernel's worker threads from /proc schedstat (kworker, ksoftirqd: the loop device's copies
+ * and the block completions).
  *
  * @module
  */
 import { join } from "node:path";
+import { existsSync } from "node:fs";
 
 const GIB = 2 ** 30;
 
@@ -297,6 +299,62 @@ function treeThreads(root: number): string[] {
   return treePids(root).flatMap(tasksOf);
 }
 
+/**
+ * A CPU accounting group for one run (cgroup v1 cpuacct or v2 cpu.stat): it counts every thread
+ * the tool ever had, also those that start and exit inside the timed region (DeepSpeed's handle
+ * starts its io_parallel threads per call). Without one (not root, no cgroupfs) the tool's live
+ * threads are summed instead, which misses such threads.
+ */
+class CpuGroup {
+  private constructor(private dir: string, private v2: boolean) {}
+
+  static create(name: string): CpuGroup | null {
+    for (
+      const [base, v2] of [["/sys/fs/cgroup", true], ["/sys/fs/cgroup/cpuacct", false]] as const
+    ) {
+      try {
+        if (v2 && !existsSync(`${base}/cgroup.controllers`)) continue;
+        if (!v2 && !existsSync(`${base}/cpuacct.usage`)) continue;
+        const dir = `${base}/${name}`;
+        Deno.mkdirSync(dir);
+        return new CpuGroup(dir, v2);
+      } catch {
+        // not root, or no such hierarchy
+      }
+    }
+    return null;
+  }
+
+  add(pid: number): boolean {
+    try {
+      Deno.writeTextFileSync(`${this.dir}/cgroup.procs`, `${pid}\n`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** CPU ns used by the group's tasks so far. */
+  ns(): number {
+    if (!this.v2) return Number(Deno.readTextFileSync(`${this.dir}/cpuacct.usage`).trim());
+    const m = /^usage_usec (\d+)$/m.exec(Deno.readTextFileSync(`${this.dir}/cpu.stat`));
+    return m ? Number(m[1]) * 1000 : NaN;
+  }
+
+  remove(): void {
+    for (let i = 0; i < 50; i++) {
+      try {
+        Deno.removeSync(this.dir);
+        return;
+      } catch {
+        // tasks still exiting
+      }
+      const until = Date.now() + 20;
+      while (Date.now() < until) { /* wait */ }
+    }
+  }
+}
+
 /** SIGKILL to `root` and every descendant (a pool's workers outlive a killed parent). */
 function killTree(root: number): void {
   for (const pid of treePids(root)) {
@@ -347,23 +405,26 @@ async function runTool(
     hung = true;
     killTree(child.pid);
   }, timeoutS * 1000);
+  const group = CpuGroup.create(`aiobench-vs-ds-${Deno.pid}`);
+  const grouped = group !== null && group.add(child.pid);
   let text = "";
   let tree: string[] = [];
   let kernel: string[] = [];
   let at: { tree: number; kernel: number } | null = null;
   let cpu = { tree: NaN, kernel: NaN };
+  const treeNs = () => grouped ? group!.ns() : threadNs(tree);
   const onLine = (line: string) => {
-    if (tree.length === 0 && markers.ready.test(line)) {
-      tree = treeThreads(child.pid);
+    if (kernel.length === 0 && markers.ready.test(line)) {
+      if (!grouped) tree = treeThreads(child.pid);
       kernel = kernelThreads();
     }
     if (at === null && markers.start.test(line)) {
-      if (tree.length === 0) tree = treeThreads(child.pid);
-      at = { tree: threadNs(tree), kernel: threadNs(kernel) };
+      if (!grouped && tree.length === 0) tree = treeThreads(child.pid);
+      at = { tree: treeNs(), kernel: threadNs(kernel) };
     } else if (at !== null && Number.isNaN(cpu.tree) && markers.end.test(line)) {
       const newKernel = kernelThreads().filter((t) => !kernel.includes(t));
       cpu = {
-        tree: (threadNs(tree) - at.tree) / 1e9,
+        tree: (treeNs() - at.tree) / 1e9,
         kernel: (threadNs(kernel) - at.kernel + threadNs(newKernel)) / 1e9,
       };
     }
@@ -386,6 +447,7 @@ async function runTool(
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
   clearTimeout(timer);
+  group?.remove();
   return {
     text,
     cpuTreeS: cpu.tree,
