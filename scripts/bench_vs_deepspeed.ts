@@ -381,6 +381,8 @@ interface Markers {
   /** A line seen before the timed region, once the process tree exists. */
   ready: RegExp;
   start: RegExp;
+  /** The timed region starts at the startCount-th line that matches `start` (default 1). */
+  startCount?: number;
   end: RegExp;
 }
 
@@ -411,6 +413,7 @@ async function runTool(
   let tree: string[] = [];
   let kernel: string[] = [];
   let at: { tree: number; kernel: number } | null = null;
+  let starts = 0;
   let cpu = { tree: NaN, kernel: NaN };
   const treeNs = () => grouped ? group!.ns() : threadNs(tree);
   const onLine = (line: string) => {
@@ -418,7 +421,7 @@ async function runTool(
       if (!grouped) tree = treeThreads(child.pid);
       kernel = kernelThreads();
     }
-    if (at === null && markers.start.test(line)) {
+    if (at === null && markers.start.test(line) && ++starts >= (markers.startCount ?? 1)) {
       if (!grouped && tree.length === 0) tree = treeThreads(child.pid);
       at = { tree: treeNs(), kernel: threadNs(kernel) };
     } else if (at !== null && Number.isNaN(cpu.tree) && markers.end.test(line)) {
@@ -538,19 +541,23 @@ function commands(o: Options, c: Cell, files: Files): { ds: string[]; ab: string
   };
 }
 
-function markers(o: Options, tool: "ds" | "ab"): Markers {
+function markers(o: Options, c: Cell, tool: "ds" | "ab"): Markers {
   if (tool === "ds") {
+    // ds_aio logs "running main task" after the barrier that ends every tasklet's pre-task.
     return {
       ready: /^tid 0: running pre-task/,
       start: new RegExp(`^tid 0: running main task ${o.warmup}\\b`),
       end: /^tid 0: running post-task/,
     };
   }
+  // aiobench logs "pre-task done" before that barrier: the timed region starts when the last
+  // tasklet's line comes (worker 0's alone would count the others' buffer set-up as IO CPU).
   return {
     ready: /^tid 0: schedule = /,
     start: o.warmup > 0
       ? new RegExp(`^tid 0: warmup loop ${o.warmup - 1} done`)
-      : /^tid 0: pre-task done/,
+      : /^tid \d+: pre-task done/,
+    startCount: o.warmup > 0 ? 1 : c.threads,
     end: new RegExp(`^tid 0: main task ${o.loops - 1} done`),
   };
 }
@@ -677,11 +684,11 @@ async function main(): Promise<void> {
         for (const tool of order) {
           // A run that hangs (DeepSpeed's pool worker has, waiting forever in its handle's
           // teardown after the timed region) is killed after --run_timeout and run again.
-          let run = await runBounded(o, c, files, cmd[tool], markers(o, tool));
+          let run = await runBounded(o, c, files, cmd[tool], markers(o, c, tool));
           for (let retry = 0; run.hung && retry < o.retries; retry++) {
             row.hangs[tool] += 1;
             console.error(`   ${tool} hung: killed after ${o.runTimeoutS} s; running it again`);
-            run = await runBounded(o, c, files, cmd[tool], markers(o, tool));
+            run = await runBounded(o, c, files, cmd[tool], markers(o, c, tool));
           }
           const s = speeds(run.text, c.op);
           if (run.code !== 0 || !Number.isFinite(s.e2e)) {
