@@ -355,6 +355,17 @@ class CpuGroup {
   }
 }
 
+/** Python multiprocessing's named semaphores in /dev/shm. */
+function pythonSemaphores(): string[] {
+  try {
+    return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) =>
+      n.startsWith("sem.mp-")
+    );
+  } catch {
+    return [];
+  }
+}
+
 /** SIGKILL to `root` and every descendant (a pool's workers outlive a killed parent). */
 function killTree(root: number): void {
   for (const pid of treePids(root)) {
@@ -403,6 +414,7 @@ async function runTool(
     stderr: "piped",
   }).spawn();
   let hung = false;
+  const semsBefore = new Set(pythonSemaphores());
   const timer = setTimeout(() => {
     hung = true;
     killTree(child.pid);
@@ -451,6 +463,13 @@ async function runTool(
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
   clearTimeout(timer);
   group?.remove();
+  // A killed run's multiprocessing semaphores (/dev/shm/sem.mp-*) outlive it: its resource
+  // tracker, which unlinks them, was killed with the tree.
+  if (hung) {
+    for (const name of pythonSemaphores()) {
+      if (!semsBefore.has(name)) Deno.remove(`/dev/shm/${name}`).catch(() => {});
+    }
+  }
   return {
     text,
     cpuTreeS: cpu.tree,
