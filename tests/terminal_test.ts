@@ -18,12 +18,16 @@ function run(cmd: string, args: string[]): { ok: boolean; out: string; err: stri
   }
 }
 
-/** A tmux server of our own (its own socket), one pane running `command`, read by snapshots. */
+/**
+ * A tmux server of our own, one pane running `command`, read by snapshots. Its socket lives in a
+ * directory of its own that `close` removes (with `-L`, tmux leaves the socket in /tmp/tmux-UID).
+ */
 class Pane {
-  readonly #socket = `aiobench-test-${Deno.pid}`;
+  readonly #dir = Deno.makeTempDirSync({ prefix: "aiobench-tmux-" });
+  readonly #socket = join(this.#dir, "s");
   constructor(command: string, cwd: string) {
     const started = run("tmux", [
-      "-L",
+      "-S",
       this.#socket,
       "-f",
       "/dev/null",
@@ -37,19 +41,21 @@ class Pane {
       cwd,
       `${command}; echo "exit=$?"; sleep 120`,
     ]);
+    if (!started.ok) Deno.removeSync(this.#dir, { recursive: true });
     assert.ok(started.ok, started.err);
   }
 
   /** The visible lines, trailing blanks dropped. */
   snapshot(): string[] {
-    const r = run("tmux", ["-L", this.#socket, "capture-pane", "-p"]);
+    const r = run("tmux", ["-S", this.#socket, "capture-pane", "-p"]);
     const lines = r.out.split("\n").map((l) => l.trimEnd());
     while (lines.length > 0 && lines.at(-1) === "") lines.pop();
     return lines;
   }
 
   close(): void {
-    run("tmux", ["-L", this.#socket, "kill-server"]);
+    run("tmux", ["-S", this.#socket, "kill-server"]);
+    Deno.removeSync(this.#dir, { recursive: true });
   }
 }
 
