@@ -341,16 +341,15 @@ class CpuGroup {
     return m ? Number(m[1]) * 1000 : NaN;
   }
 
-  remove(): void {
+  /** Removes the group once its tasks are gone (they may still be exiting: retried for ~1 s). */
+  async remove(): Promise<void> {
     for (let i = 0; i < 50; i++) {
       try {
         Deno.removeSync(this.dir);
         return;
       } catch {
-        // tasks still exiting
+        await new Promise((r) => setTimeout(r, 20));
       }
-      const until = Date.now() + 20;
-      while (Date.now() < until) { /* wait */ }
     }
   }
 }
@@ -426,10 +425,12 @@ async function runTool(
   let kernel: string[] = [];
   let at: { tree: number; kernel: number } | null = null;
   let starts = 0;
+  let ready = false;
   let cpu = { tree: NaN, kernel: NaN };
   const treeNs = () => grouped ? group!.ns() : threadNs(tree);
   const onLine = (line: string) => {
-    if (kernel.length === 0 && markers.ready.test(line)) {
+    if (!ready && markers.ready.test(line)) {
+      ready = true;
       if (!grouped) tree = treeThreads(child.pid);
       kernel = kernelThreads();
     }
@@ -462,7 +463,7 @@ async function runTool(
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
   clearTimeout(timer);
-  group?.remove();
+  await group?.remove();
   // A killed run's multiprocessing semaphores (/dev/shm/sem.mp-*) outlive it: its resource
   // tracker, which unlinks them, was killed with the tree.
   if (hung) {
