@@ -60,6 +60,11 @@ while [ $# -gt 0 ]; do
 done
 case "$ds" in auto|legacy|ds_io) ;; *) die "--ds $ds: use auto, legacy or ds_io" ;; esac
 
+# Temporary files of everything below (torch leaves a tmp* directory per process and its inductor
+# cache in TMPDIR) go to a directory of this run's, removed at the end.
+scratch="$(mktemp -d -t bench_vs_deepspeed.XXXXXX)"
+export TMPDIR="$scratch"
+trap 'rm -rf "$scratch"' EXIT
 # DeepSpeed and torch, in a venv of their own. Paths are resolved (.tools may be a symlink): the
 # op's JIT build is keyed on its include paths, and another spelling of the same venv rebuilds it.
 mkdir -p "$root/.tools"
@@ -126,6 +131,7 @@ scripts/zig build --build-file zig/build.zig --prefix zig/zig-out >&2
 
 loop_name="benchds$$"
 cleanup() {
+  rm -rf "$scratch"
   if [ "$loop" = 1 ] && [ -n "$dir" ]; then
     for _ in 1 2 3 4 5 6 7 8 9 10; do scripts/loopdev.sh down --name "$loop_name" >/dev/null 2>&1 && break; sleep 1; done
   fi

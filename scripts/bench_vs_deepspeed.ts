@@ -684,18 +684,6 @@ function lockFile(path?: string): { release: () => void } {
 
 async function main(): Promise<void> {
   const o = parseArgs(Deno.args);
-  // Both tools' temporary files go to a directory of this run's, removed at the end: torch leaves
-  // a tmp* directory per DeepSpeed process (and its inductor cache) in /tmp otherwise.
-  const scratch = Deno.makeTempDirSync({ prefix: "bench_vs_deepspeed-" });
-  Deno.env.set("TMPDIR", scratch);
-  try {
-    await compare(o);
-  } finally {
-    Deno.removeSync(scratch, { recursive: true });
-  }
-}
-
-async function compare(o: Options): Promise<void> {
   const files = makeFiles(o);
   const cells = grid(o);
   const results: Row[] = [];
