@@ -26,14 +26,21 @@ export class AlignedBuffer {
 
   /**
    * Allocates `size` bytes; with `lock`, mlock's them (fails with the errno when it can't);
-   * with `hugePages`, asks for transparent huge pages (fewer page pins per IO).
+   * with `hugePages`, asks for transparent huge pages (fewer page pins per IO). Unless
+   * `kernelPageOrder`, a 2 MiB chunk whose pages came out in descending physical order is
+   * faulted in again, so an IO's pages merge into few segments (zig/src/buffer.zig; needs
+   * CAP_SYS_ADMIN to see the order, else the pages stay as the kernel gave them).
    */
-  static alloc(size: number, options: { lock?: boolean; hugePages?: boolean } = {}): AlignedBuffer {
+  static alloc(
+    size: number,
+    options: { lock?: boolean; hugePages?: boolean; kernelPageOrder?: boolean } = {},
+  ): AlignedBuffer {
     if (!Number.isSafeInteger(size) || size <= 0) {
       throw new RangeError(`buffer size ${size} must be a positive integer`);
     }
     const out = new BigUint64Array(1);
-    const flags = (options.lock ? 1 : 0) | (options.hugePages ? 2 : 0);
+    const flags = (options.lock ? 1 : 0) | (options.hugePages ? 2 : 0) |
+      (options.kernelPageOrder ? 4 : 0);
     check(native().aiob_buffer_alloc(BigInt(size), flags, out), {
       op: options.lock ? "allocate and mlock buffer" : "allocate buffer",
       length: size,
@@ -47,6 +54,19 @@ export class AlignedBuffer {
     this.#alive();
     const pointer = Deno.UnsafePointer.create(this.address);
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer!, this.size));
+  }
+
+  /**
+   * How the buffer's pages lie in physical memory: of the `pairs` of neighbouring pages, how
+   * many follow each other (`ascending`, they merge into one segment) or precede (`descending`);
+   * null when this process can't see physical frame numbers (they need CAP_SYS_ADMIN).
+   */
+  pageOrder(): { pairs: number; ascending: number; descending: number } | null {
+    this.#alive();
+    const out = new BigUint64Array(3);
+    const rc = native().aiob_buffer_order(this.address, BigInt(this.size), out);
+    if (rc < 0) return null;
+    return { pairs: Number(out[0]), ascending: Number(out[1]), descending: Number(out[2]) };
   }
 
   /** Fills `[0, length)` with the seeded pattern of file bytes starting at `fileOffset`. */

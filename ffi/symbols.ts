@@ -1,7 +1,7 @@
 /** The native symbols of libaiobench (zig/src/root.zig); the one place they are declared. */
 
 /** ABI version this TypeScript expects; must equal `aiob_abi_version()` of the loaded library. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 /**
  * Native library symbols for `Deno.dlopen`. Each parameter is commented with its C meaning;
@@ -114,8 +114,17 @@ export const symbols = {
   aiob_buffer_alloc: {
     parameters: [
       "u64", // u64 size: bytes (rounded up to pages)
-      "u32", // u32 flags: 1 = mlock, 2 = transparent huge pages
+      "u32", // u32 flags: 1 = mlock, 2 = transparent huge pages, 4 = keep the kernel's page order
       "buffer", // usize *out: receives the address
+    ],
+    result: "i32",
+  },
+  /** Physical order of a buffer's pages: pairs, ascending, descending; -EPERM if unreadable. */
+  aiob_buffer_order: {
+    parameters: [
+      "u64", // u64 ptr: the address aiob_buffer_alloc gave
+      "u64", // u64 size: the size given to aiob_buffer_alloc
+      "buffer", // u64 out[3]: neighbouring page pairs, pairs in ascending, in descending order
     ],
     result: "i32",
   },

@@ -366,6 +366,12 @@ export const bench_options: readonly AnyOption[] = [
     "IO buffers on transparent huge pages (fewer page pins per IO; DeepSpeed's pinned buffers usually aren't)",
   ),
   flagSwitch(
+    "kernel_page_order",
+    "kernelPageOrder",
+    "engine",
+    "keep IO buffer pages in the physical order the kernel gave them (by default, as root, a 2 MiB chunk that came out descending is faulted in again, so an IO's pages merge into few segments)",
+  ),
+  flagSwitch(
     "slot_buffers",
     "slotBuffers",
     "engine",

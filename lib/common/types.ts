@@ -89,6 +89,11 @@ export interface BenchConfig {
   slotBuffers?: boolean;
   /** `--hugepages`: IO buffers on transparent huge pages (DeepSpeed's and fio's usually aren't). */
   hugePages?: boolean;
+  /**
+   * `--kernel_page_order`: leave the IO buffers' pages in the physical order the kernel gave
+   * them, instead of faulting a chunk that came out descending in again (zig/src/buffer.zig).
+   */
+  kernelPageOrder?: boolean;
   /** Record per-IO latency (on by default; `--no_latency` to measure its cost). */
   latency: boolean;
   /** Percentage of reads in `randrw`. */

@@ -402,6 +402,7 @@ export function configToJson(cfg: BenchConfig): Record<string, unknown> {
     nonvectored: cfg.nonvectored,
     slot_buffers: cfg.slotBuffers ?? false,
     hugepages: cfg.hugePages ?? false,
+    kernel_page_order: cfg.kernelPageOrder ?? false,
     latency: cfg.latency,
     rwmixread: cfg.rwmixread,
     seed: cfg.seed,

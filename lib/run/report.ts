@@ -271,7 +271,11 @@ export function settingsLine(
     : c.slotBuffers
     ? `buffer of ${formatBytesHuman(lanes * c.queueDepth * c.blockSizeBytes)} per worker (slots)`
     : `buffer of ${sizeText} per worker`;
-  const extras = [c.mlock ? "mlocked" : "", c.hugePages ? "huge pages" : ""].filter((x) => x);
+  const extras = [
+    c.mlock ? "mlocked" : "",
+    c.hugePages ? "huge pages" : "",
+    c.kernelPageOrder ? "kernel page order" : "",
+  ].filter((x) => x);
   const engine = `engine ${c.dsEngine ?? "aio_handle"} on ${run.engine ?? c.engine}` +
     (c.buffered ? ", buffered" : "");
   const parts = [

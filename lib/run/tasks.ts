@@ -77,6 +77,7 @@ export function taskSpec(config: BenchConfig, target: TaskTarget, context: TaskS
       bytes: bufferBytes(config, target, context.gpu),
       lock: config.mlock,
       hugePages: config.hugePages ?? false,
+      kernelPageOrder: config.kernelPageOrder ?? false,
     },
     request: {
       rwmixread: config.rwmixread,

@@ -28,7 +28,7 @@ export interface TaskSpec {
   /** The native handle, complete: engine resolved, alignment, `ioParallel` 0 for none. */
   handle: AioHandleOptions;
   /** The IO buffer: its size (io_size, a GPU host slot, or fio-style slots) and backing. */
-  buffer: { bytes: number; lock: boolean; hugePages: boolean };
+  buffer: { bytes: number; lock: boolean; hugePages: boolean; kernelPageOrder?: boolean };
   /** What every request of the main step carries (runtime and time_based come per step). */
   request: { rwmixread: number; seed: number; slotBuffers: boolean };
   /** io_parallel given (even 1): the async pread/pwrite + wait schedule, as ds_aio's. */
@@ -97,6 +97,7 @@ function preWith(spec: TaskSpec, makeHandle: () => AioHandle | PerCallHandle): T
     buffer = AlignedBuffer.alloc(spec.buffer.bytes, {
       lock: spec.buffer.lock,
       hugePages: spec.buffer.hugePages,
+      kernelPageOrder: spec.buffer.kernelPageOrder,
     });
     // Writes carry the seeded pattern; read buffers start with a different pattern, so a
     // read that moved nothing can't pass --validate.

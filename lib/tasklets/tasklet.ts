@@ -80,7 +80,7 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
   let t = performance.now();
   const live = new LiveSlot(msg.live, spec.worker);
   const ctx = schedule.pre(spec);
-  log(`pre-task done in ${((performance.now() - t) / 1000).toFixed(6)} sec`);
+  log(`pre-task done in ${((performance.now() - t) / 1000).toFixed(6)} sec${pageOrderText(ctx)}`);
   // Published before the stop flag is read: a stop either sees the handle or is seen here.
   const handle = ctx.handle;
   if (handle instanceof PerCallHandle) {
@@ -159,6 +159,20 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
     schedule.post(ctx);
     log("post-task done");
   }
+}
+
+/**
+ * For --verbose: how many of the buffer's neighbouring pages follow each other physically (they
+ * merge into one segment of an IO), when this process can see it.
+ */
+function pageOrderText(ctx: TaskContext): string {
+  if (!ctx.spec.verbose || isGpuContext(ctx)) return "";
+  const order = ctx.buffer.pageOrder();
+  if (order === null || order.pairs === 0) return "";
+  const pct = (n: number) => (100 * n / order.pairs).toFixed(1);
+  return `, buffer pages in physical order ${pct(order.ascending)}% (reversed ${
+    pct(order.descending)
+  }%)`;
 }
 
 /** --validate's verdict for this worker: a mismatch is a result to report, not a crash. */

@@ -8,13 +8,14 @@ const handle_mod = @import("handle.zig");
 const histogram = @import("histogram.zig");
 const common = @import("engine/common.zig");
 const pattern = @import("pattern.zig");
+const buffer = @import("buffer.zig");
 const io_uring_engine = @import("engine/io_uring.zig");
 
 const Handle = handle_mod.Handle;
 const allocator = std.heap.c_allocator;
 
 /// Bumped whenever an exported signature or array layout changes; ffi/native.ts checks it.
-pub const abi_version: u32 = 4;
+pub const abi_version: u32 = 5;
 
 // Layout of the u64 array given to aiob_handle_create (mirrored in ffi/symbols.ts).
 const p_block_size = 0;
@@ -262,9 +263,11 @@ const madv_populate_write: u32 = 23;
 
 const alloc_lock: u32 = 1 << 0;
 const alloc_huge: u32 = 1 << 1;
+const alloc_kernel_order: u32 = 1 << 2;
 
 /// mmap's a page-aligned buffer (pre-faulted); flags: 1 = mlock it, 2 = ask for transparent
-/// huge pages. Writes its address to out.
+/// huge pages, 4 = keep its pages in the physical order the kernel gave them (else a 2 MiB
+/// chunk that came out descending is faulted in again, see buffer.zig). Writes its address to out.
 export fn aiob_buffer_alloc(size: u64, flags: u32, out: *usize) i32 {
     if (size == 0) return e_inval;
     const len = std.mem.alignForward(u64, size, std.heap.page_size_min);
@@ -280,6 +283,7 @@ export fn aiob_buffer_alloc(size: u64, flags: u32, out: *usize) i32 {
         var at: u64 = 0;
         while (at < len) : (at += std.heap.page_size_min) @as(*volatile u8, &ptr[at]).* = 0;
     }
+    if (flags & alloc_kernel_order == 0) _ = buffer.orderPages(ptr, len);
     if (flags & alloc_lock != 0) {
         const rc_lock = linux.mlock(ptr, len);
         if (common.errnoOf(rc_lock) != 0) {
@@ -288,6 +292,16 @@ export fn aiob_buffer_alloc(size: u64, flags: u32, out: *usize) i32 {
         }
     }
     out.* = rc;
+    return 0;
+}
+
+/// The physical order of a buffer's pages: out[0] = neighbouring page pairs, out[1] = pairs
+/// where the second page follows the first physically, out[2] = where it precedes it. -EPERM
+/// when this process can't see physical frame numbers (they need CAP_SYS_ADMIN).
+export fn aiob_buffer_order(ptr: u64, size: u64, out: *[3]u64) i32 {
+    const len = std.mem.alignForward(u64, size, std.heap.page_size_min);
+    const o = buffer.measure(@ptrFromInt(ptr), len) orelse return -@as(i32, @intFromEnum(linux.E.PERM));
+    out.* = .{ o.pairs, o.ascending, o.descending };
     return 0;
 }
 
@@ -426,5 +440,6 @@ test {
     _ = @import("histogram.zig");
     _ = @import("pattern.zig");
     _ = @import("handle_test.zig");
+    _ = @import("buffer.zig");
     _ = @import("engine/engine_test.zig");
 }

@@ -1,0 +1,204 @@
+//! Physical page order of IO buffers.
+//!
+//! The block layer merges the pages of an O_DIRECT IO into one segment while each page follows
+//! the previous one physically; a device takes a bounded number of segments per request
+//! (max_segments: 128 on a loop device, ~127 on NVMe). Pages faulted in one after another
+//! usually come out in ascending physical order, but pages that another process has just freed
+//! often come back in descending order (the allocator's free lists are LIFO): then no two pages
+//! merge, a 1 MiB IO needs 256 segments, and the block layer splits it into two 512 KiB
+//! requests. Which of the two a run gets depends on what ran before it, not on the storage: the
+//! same command measured ~12% apart on a loop device (t2 qd32 1M reads, docs/performance.md).
+//! `orderPages` checks every 2 MiB chunk through /proc/self/pagemap and faults a chunk that came
+//! out descending in again (its freed pages return in the reverse order, ascending). Physical
+//! frame numbers are visible to CAP_SYS_ADMIN only: without it the buffer is left as the kernel
+//! gave it. Same pages, same size, same alignment: only their physical order changes.
+const std = @import("std");
+const linux = std.os.linux;
+
+const chunk_bytes: usize = 2 << 20;
+const pfn_mask: u64 = (1 << 55) - 1;
+const present_bit: u64 = 1 << 63;
+const madv_populate_write: u32 = 23;
+/// Faults of one chunk before it is left as it is.
+const max_refaults = 2;
+
+/// Page pairs of a range: how many, and how many follow each other physically, or precede.
+pub const Order = struct {
+    pairs: u64 = 0,
+    ascending: u64 = 0,
+    descending: u64 = 0,
+
+    fn add(self: *Order, other: Order) void {
+        self.pairs += other.pairs;
+        self.ascending += other.ascending;
+        self.descending += other.descending;
+    }
+};
+
+/// What orderPages did.
+pub const Outcome = struct {
+    /// false: physical frame numbers aren't readable here (no CAP_SYS_ADMIN, no pagemap).
+    checked: bool = false,
+    refaulted_chunks: u64 = 0,
+    order: Order = .{},
+};
+
+fn pageSize() usize {
+    return std.heap.pageSize();
+}
+
+/// Fills `frames` with the frame numbers of the pages of [ptr, ptr + frames.len pages); false
+/// when pagemap can't be read or hides them (every present page reads as frame 0).
+fn readFrames(fd: i32, ptr: [*]const u8, frames: []u64) bool {
+    const page = pageSize();
+    const offset = (@intFromPtr(ptr) / page) * @sizeOf(u64);
+    const want = frames.len * @sizeOf(u64);
+    const rc = linux.pread(fd, @ptrCast(frames.ptr), want, @intCast(offset));
+    if (linux.E.init(rc) != .SUCCESS or rc != want) return false;
+    var visible = false;
+    for (frames) |*f| {
+        if (f.* & present_bit == 0) return false;
+        f.* &= pfn_mask;
+        if (f.* != 0) visible = true;
+    }
+    return visible;
+}
+
+fn countOrder(frames: []const u64) Order {
+    var o: Order = .{};
+    if (frames.len < 2) return o;
+    for (frames[1..], frames[0 .. frames.len - 1]) |b, a| {
+        o.pairs += 1;
+        if (b == a + 1) o.ascending += 1 else if (b + 1 == a) o.descending += 1;
+    }
+    return o;
+}
+
+fn faultIn(ptr: [*]u8, len: usize) void {
+    if (linux.E.init(linux.madvise(ptr, len, madv_populate_write)) == .SUCCESS) return;
+    var at: usize = 0;
+    while (at < len) : (at += pageSize()) @as(*volatile u8, &ptr[at]).* = 0;
+}
+
+fn openPagemap() ?i32 {
+    const rc = linux.open("/proc/self/pagemap", .{ .CLOEXEC = true }, 0);
+    if (linux.E.init(rc) != .SUCCESS) return null;
+    return @intCast(rc);
+}
+
+/// The physical order of the (faulted-in) pages of [ptr, ptr + len), or null when frame
+/// numbers aren't visible to this process.
+pub fn measure(ptr: [*]const u8, len: usize) ?Order {
+    const fd = openPagemap() orelse return null;
+    defer _ = linux.close(fd);
+    var frames: [chunk_bytes / 4096]u64 = undefined;
+    const per_chunk = @min(frames.len, chunk_bytes / pageSize());
+    var total: Order = .{};
+    var at: usize = 0;
+    while (at < len) {
+        const n = @min(per_chunk, (len - at) / pageSize());
+        if (n == 0) break;
+        if (!readFrames(fd, ptr + at, frames[0..n])) return null;
+        total.add(countOrder(frames[0..n]));
+        at += n * pageSize();
+    }
+    return total;
+}
+
+/// Faults in again each 2 MiB chunk of the faulted-in range [ptr, ptr + len) whose pages came
+/// out mostly in descending physical order. The contents of a refaulted chunk are zero.
+pub fn orderPages(ptr: [*]u8, len: usize) Outcome {
+    var out: Outcome = .{};
+    const fd = openPagemap() orelse return out;
+    defer _ = linux.close(fd);
+    var frames: [chunk_bytes / 4096]u64 = undefined;
+    const per_chunk = @min(frames.len, chunk_bytes / pageSize());
+    var at: usize = 0;
+    while (at < len) {
+        const n = @min(per_chunk, (len - at) / pageSize());
+        if (n == 0) break;
+        const bytes = n * pageSize();
+        const chunk = frames[0..n];
+        if (!readFrames(fd, ptr + at, chunk)) return .{};
+        var order = countOrder(chunk);
+        var tries: u32 = 0;
+        while (order.descending > order.ascending and tries < max_refaults) : (tries += 1) {
+            // The pages go back to the allocator in ascending virtual order and, LIFO, come
+            // back first-freed-last: the chunk faulted in again ascends where it descended.
+            if (linux.E.init(linux.madvise(ptr + at, bytes, linux.MADV.DONTNEED)) != .SUCCESS) break;
+            faultIn(ptr + at, bytes);
+            out.refaulted_chunks += 1;
+            if (!readFrames(fd, ptr + at, chunk)) return .{};
+            order = countOrder(chunk);
+        }
+        out.order.add(order);
+        at += bytes;
+    }
+    out.checked = true;
+    return out;
+}
+
+fn mapForTest(len: usize) ![*]u8 {
+    const rc = linux.mmap(null, len, linux.PROT.READ | linux.PROT.WRITE, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0);
+    if (linux.E.init(rc) != .SUCCESS) return error.OutOfMemory;
+    return @ptrFromInt(rc);
+}
+
+test "countOrder counts ascending and descending neighbours" {
+    const o = countOrder(&[_]u64{ 10, 11, 12, 40, 39, 38, 7 });
+    try std.testing.expectEqual(@as(u64, 6), o.pairs);
+    try std.testing.expectEqual(@as(u64, 2), o.ascending);
+    try std.testing.expectEqual(@as(u64, 2), o.descending);
+}
+
+test "orderPages turns chunks faulted in descending order into ascending ones" {
+    // Large enough that most of it comes from split free blocks (ascending) rather than from
+    // the per-CPU lists (whatever was freed last).
+    const len: usize = 256 << 20;
+    const chunks = len / chunk_bytes;
+    const ptr = try mapForTest(len);
+    defer _ = linux.munmap(ptr, len);
+    faultIn(ptr, len);
+    if (measure(ptr, len) == null) return error.SkipZigTest; // frame numbers need CAP_SYS_ADMIN
+    // Make descending chunks as a process often finds them after another one exited: an
+    // ascending chunk freed and faulted in again comes back reversed (the free lists are LIFO).
+    var made = [_]bool{false} ** chunks;
+    var made_count: usize = 0;
+    for (0..chunks) |c| {
+        const at = c * chunk_bytes;
+        const o = measure(ptr + at, chunk_bytes).?;
+        if (o.ascending <= o.pairs / 2) continue;
+        _ = linux.madvise(ptr + at, chunk_bytes, linux.MADV.DONTNEED);
+        faultIn(ptr + at, chunk_bytes);
+        const r = measure(ptr + at, chunk_bytes).?;
+        made[c] = r.descending > r.pairs / 2;
+        if (made[c]) made_count += 1;
+    }
+    // How the allocator hands out pages is the kernel's: none reversed, nothing to test.
+    if (made_count == 0) return error.SkipZigTest;
+
+    const out = orderPages(ptr, len);
+    try std.testing.expect(out.checked);
+    try std.testing.expect(out.refaulted_chunks >= made_count);
+    const after = measure(ptr, len).?;
+    try std.testing.expectEqual(after.pairs, out.order.pairs);
+    try std.testing.expect(after.descending <= after.ascending);
+    for (0..chunks) |c| {
+        const o = measure(ptr + c * chunk_bytes, chunk_bytes).?;
+        if (made[c]) try std.testing.expect(o.ascending > o.pairs / 2);
+        try std.testing.expect(o.descending <= o.ascending);
+    }
+    // The buffer is still whole and writable.
+    @memset(ptr[0..len], 0x5a);
+    try std.testing.expectEqual(@as(u8, 0x5a), ptr[len - 1]);
+}
+
+test "measure reads nothing of a range that isn't faulted in" {
+    const len: usize = 4 << 20;
+    const ptr = try mapForTest(len);
+    defer _ = linux.munmap(ptr, len);
+    try std.testing.expect(measure(ptr, len) == null);
+    const out = orderPages(ptr, len);
+    try std.testing.expect(!out.checked);
+    try std.testing.expectEqual(@as(u64, 0), out.refaulted_chunks);
+}
