@@ -27,9 +27,10 @@ export class AlignedBuffer {
   /**
    * Allocates `size` bytes; with `lock`, mlock's them (fails with the errno when it can't);
    * with `hugePages`, asks for transparent huge pages (fewer page pins per IO). Unless
-   * `kernelPageOrder`, a 2 MiB chunk whose pages came out in descending physical order is
-   * faulted in again, so an IO's pages merge into few segments (zig/src/buffer.zig; needs
-   * CAP_SYS_ADMIN to see the order, else the pages stay as the kernel gave them).
+   * `kernelPageOrder` (or `hugePages`), 2 MiB chunks whose pages came out in reversed or
+   * scattered physical order are faulted in again, so an IO's pages merge into few segments
+   * (zig/src/buffer.zig; it needs CAP_SYS_ADMIN to see the order, else the pages stay as the
+   * kernel gave them).
    */
   static alloc(
     size: number,

@@ -266,8 +266,9 @@ const alloc_huge: u32 = 1 << 1;
 const alloc_kernel_order: u32 = 1 << 2;
 
 /// mmap's a page-aligned buffer (pre-faulted); flags: 1 = mlock it, 2 = ask for transparent
-/// huge pages, 4 = keep its pages in the physical order the kernel gave them (else a 2 MiB
-/// chunk that came out descending is faulted in again, see buffer.zig). Writes its address to out.
+/// huge pages, 4 = keep its pages in the physical order the kernel gave them (else, unless 2,
+/// 2 MiB chunks that came out reversed or scattered are faulted in again: buffer.zig). Writes
+/// its address to out.
 export fn aiob_buffer_alloc(size: u64, flags: u32, out: *usize) i32 {
     if (size == 0) return e_inval;
     const len = std.mem.alignForward(u64, size, std.heap.page_size_min);
@@ -283,7 +284,8 @@ export fn aiob_buffer_alloc(size: u64, flags: u32, out: *usize) i32 {
         var at: u64 = 0;
         while (at < len) : (at += std.heap.page_size_min) @as(*volatile u8, &ptr[at]).* = 0;
     }
-    if (flags & alloc_kernel_order == 0) _ = buffer.orderPages(ptr, len);
+    // Huge pages are contiguous already (and a chunk mapped anew would lose MADV_HUGEPAGE).
+    if (flags & (alloc_kernel_order | alloc_huge) == 0) _ = buffer.orderPages(ptr, len);
     if (flags & alloc_lock != 0) {
         const rc_lock = linux.mlock(ptr, len);
         if (common.errnoOf(rc_lock) != 0) {
