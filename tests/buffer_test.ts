@@ -1,7 +1,21 @@
-/** AlignedBuffer: page alignment, pre-faulting, and huge pages only when asked (--hugepages). */
+/**
+ * AlignedBuffer: page alignment, pre-faulting, huge pages only when asked (--hugepages), and the
+ * physical page order (zig/src/buffer.zig; --kernel_page_order).
+ */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { AlignedBuffer } from "../ffi/buffer.ts";
-import { testUnless } from "./_helpers.ts";
+import {
+  isRoot,
+  NOBODY,
+  removeDir,
+  runCli,
+  runnableByNobody,
+  stepUnless,
+  tempDir,
+  testUnless,
+  writeRandomFile,
+} from "./_helpers.ts";
 
 const thp_policy = Deno.readTextFileSync("/sys/kernel/mm/transparent_hugepage/enabled");
 
@@ -42,3 +56,115 @@ testUnless(
     }
   },
 );
+
+/** Fractions of a buffer's neighbouring page pairs in ascending and descending physical order. */
+function orderOf(buf: AlignedBuffer): { up: number; down: number } {
+  const o = buf.pageOrder();
+  assert.ok(o !== null, "root sees physical frame numbers");
+  assert.equal(o.pairs, buf.size / 4096 - 1);
+  return { up: o.ascending / o.pairs, down: o.descending / o.pairs };
+}
+
+testUnless(
+  isRoot() ? undefined : "physical frame numbers (/proc/self/pagemap) need root",
+  "a buffer whose pages the kernel hands out reversed is put in ascending order (unless kernelPageOrder)",
+  () => {
+    // The allocator's free lists are LIFO: pages freed in one order come back in the other. A
+    // buffer freed with its pages ascending makes the next one of its size come out reversed.
+    const size = 256 << 20;
+    const kernel = { kernelPageOrder: true };
+    let before = AlignedBuffer.alloc(size, kernel);
+    let first = orderOf(before);
+    for (let i = 0; i < 3 && first.up < 0.5; i++) {
+      before.free(); // one that came out reversed leaves ascending pages behind it
+      before = AlignedBuffer.alloc(size, kernel);
+      first = orderOf(before);
+    }
+    before.free();
+    if (first.up < 0.5) {
+      console.log("  (the kernel gave no mostly ascending 256 MiB here: ordering not exercised)");
+      return;
+    }
+    const control = AlignedBuffer.alloc(size, kernel);
+    const reversed = orderOf(control);
+    control.free(); // reversed pages freed: the next buffer's come out ascending by themselves
+    const again = AlignedBuffer.alloc(size, kernel);
+    const natural = orderOf(again);
+    again.free(); // ascending again: the next one would come out reversed, as `control` did
+    const ordered = AlignedBuffer.alloc(size);
+    try {
+      const fixed = orderOf(ordered);
+      assert.ok(fixed.down < 0.05, `reversed pairs left: ${(fixed.down * 100).toFixed(1)}%`);
+      assert.ok(fixed.up > 0.5, `ascending pairs: ${(fixed.up * 100).toFixed(1)}%`);
+      // The buffer is whole: every byte is there and writable.
+      ordered.fillPattern(7, 0);
+      assert.equal(ordered.checkPattern(7, 0), -1);
+    } finally {
+      ordered.free();
+    }
+    // The control shows the reversed state was there to be fixed (when the kernel made it).
+    if (natural.up > 0.5 && reversed.down > 0.5) {
+      assert.ok(reversed.down > 0.5, "the kernel handed out a reversed buffer, as expected");
+    } else {
+      console.log(
+        `  (no reversed control this time: ${JSON.stringify({ reversed, natural })})`,
+      );
+    }
+  },
+);
+
+testUnless(
+  isRoot() ? undefined : "physical frame numbers (/proc/self/pagemap) need root",
+  "-v reports the buffer's page order, and --kernel_page_order is in the config",
+  async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, "r.bin");
+      writeRandomFile(file, 8 << 20);
+      const args = ["--read_file", file, "--block_size", "1M", "--queue_depth", "4", "-v"];
+      const plain = await runCli([...args, "--json", join(dir, "a.json")]);
+      assert.equal(plain.code, 0, plain.stderr);
+      const line =
+        /tid 0: pre-task done in [0-9.]+ sec, buffer pages in physical order ([0-9.]+)% \(reversed ([0-9.]+)%\)/
+          .exec(plain.stdout + plain.stderr);
+      assert.ok(line, plain.stdout + plain.stderr);
+      assert.ok(Number(line[2]) < 5, `reversed ${line[2]}%`);
+      const a = JSON.parse(Deno.readTextFileSync(join(dir, "a.json")));
+      assert.equal(a.config.kernel_page_order, false);
+      const kernel = await runCli([...args, "--kernel_page_order", "--json", join(dir, "b.json")]);
+      assert.equal(kernel.code, 0, kernel.stderr);
+      assert.match(kernel.stdout, /kernel page order/);
+      const b = JSON.parse(Deno.readTextFileSync(join(dir, "b.json")));
+      assert.equal(b.config.kernel_page_order, true);
+    } finally {
+      removeDir(dir);
+    }
+  },
+);
+
+Deno.test("as another user the page order can't be seen: the run works, -v says nothing of it", async (t) => {
+  const nobody = runnableByNobody();
+  const reason = typeof nobody === "string" ? nobody : undefined;
+  await stepUnless(t, reason, "read as nobody with -v", async () => {
+    if (typeof nobody === "string") return;
+    const dir = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "aiobench_order_" });
+    try {
+      Deno.chmodSync(dir, 0o755);
+      const file = join(dir, "r.bin");
+      writeRandomFile(file, 4 << 20);
+      Deno.chmodSync(file, 0o644);
+      const as = ["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups"];
+      const r = await runCli(["--read_file", file, "--block_size", "1M", "-v"], {
+        ...nobody.cli,
+        prefix: as,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /E2E Read Speed = /);
+      assert.match(r.stdout + r.stderr, /tid 0: pre-task done in [0-9.]+ sec\n/);
+      assert.doesNotMatch(r.stdout + r.stderr, /physical order/);
+    } finally {
+      removeDir(dir);
+      nobody.cleanup();
+    }
+  });
+});

@@ -21,8 +21,8 @@ const chunk_bytes: usize = 2 << 20;
 const pfn_mask: u64 = (1 << 55) - 1;
 const present_bit: u64 = 1 << 63;
 const madv_populate_write: u32 = 23;
-/// Faults of one chunk before it is left as it is.
-const max_refaults = 2;
+/// Faults of one chunk again before it is left as it is.
+const max_attempts = 4;
 
 /// Page pairs of a range: how many, and how many follow each other physically, or precede.
 pub const Order = struct {
@@ -96,12 +96,15 @@ pub fn measure(ptr: [*]const u8, len: usize) ?Order {
     var frames: [chunk_bytes / 4096]u64 = undefined;
     const per_chunk = @min(frames.len, chunk_bytes / pageSize());
     var total: Order = .{};
+    var last: ?u64 = null;
     var at: usize = 0;
     while (at < len) {
         const n = @min(per_chunk, (len - at) / pageSize());
         if (n == 0) break;
         if (!readFrames(fd, ptr + at, frames[0..n])) return null;
+        if (last) |a| total.add(countOrder(&[_]u64{ a, frames[0] }));
         total.add(countOrder(frames[0..n]));
+        last = frames[n - 1];
         at += n * pageSize();
     }
     return total;
@@ -121,6 +124,10 @@ pub fn orderPages(ptr: [*]u8, len: usize) Outcome {
     var out: Outcome = .{};
     const fd = openPagemap() orelse return out;
     defer _ = linux.close(fd);
+    // Freed pages go to the per-CPU list of the CPU that frees them: stay on one CPU, so that
+    // a chunk freed and faulted in again gets its own pages back.
+    const pin = Pin.here();
+    defer pin.release();
     const aside = Aside.init(@min(len / 4, max_aside_bytes));
     defer aside.deinit();
     var used_aside: usize = 0;
@@ -135,22 +142,23 @@ pub fn orderPages(ptr: [*]u8, len: usize) Outcome {
         const chunk = frames[0..n];
         if (!readFrames(fd, ptr + at, chunk)) return .{};
         var order = countOrder(chunk);
-        var tries: u32 = 0;
-        while (order.descending > order.ascending and tries < max_refaults) : (tries += 1) {
-            if (linux.E.init(linux.madvise(ptr + at, bytes, linux.MADV.DONTNEED)) != .SUCCESS) break;
-            faultIn(ptr + at, bytes);
-            out.refaulted_chunks += 1;
-            if (!readFrames(fd, ptr + at, chunk)) return .{};
-            order = countOrder(chunk);
-        }
-        while (!ordered(order) and misses < max_misses and used_aside + chunk_bytes <= aside.len) {
-            if (!aside.take(ptr + at, bytes, used_aside)) break;
-            used_aside += chunk_bytes;
+        var attempts: u32 = 0;
+        while (!ordered(order) and attempts < max_attempts) : (attempts += 1) {
+            const reversed = order.descending > order.ascending;
+            if (reversed) {
+                // Freed in ascending virtual order, the pages come back LIFO: reversed again.
+                if (linux.E.init(linux.madvise(ptr + at, bytes, linux.MADV.DONTNEED)) != .SUCCESS) break;
+            } else {
+                // Scattered: hold these pages aside so the allocator hands out others.
+                if (misses >= max_misses or used_aside + chunk_bytes > aside.len) break;
+                if (!aside.take(ptr + at, bytes, used_aside)) break;
+                used_aside += chunk_bytes;
+            }
             faultIn(ptr + at, bytes);
             out.refaulted_chunks += 1;
             if (!readFrames(fd, ptr + at, chunk)) return .{};
             const fresh = countOrder(chunk);
-            misses = if (fresh.ascending > order.ascending) 0 else misses + 1;
+            if (!reversed) misses = if (fresh.ascending > order.ascending) 0 else misses + 1;
             order = fresh;
         }
         out.order.add(order);
@@ -159,6 +167,29 @@ pub fn orderPages(ptr: [*]u8, len: usize) Outcome {
     out.checked = true;
     return out;
 }
+
+/// The calling thread held on the CPU it runs on, and its own CPU mask to restore.
+const Pin = struct {
+    saved: linux.cpu_set_t = undefined,
+    pinned: bool = false,
+
+    fn here() Pin {
+        var p: Pin = .{};
+        if (@as(isize, @bitCast(linux.sched_getaffinity(0, @sizeOf(linux.cpu_set_t), &p.saved))) < 0) return p;
+        var cpu: usize = 0;
+        if (linux.E.init(linux.getcpu(&cpu, null)) != .SUCCESS) return p;
+        if (cpu >= @bitSizeOf(linux.cpu_set_t)) return p;
+        var one = std.mem.zeroes(linux.cpu_set_t);
+        one[cpu / @bitSizeOf(usize)] |= @as(usize, 1) << @intCast(cpu % @bitSizeOf(usize));
+        linux.sched_setaffinity(0, &one) catch return p;
+        p.pinned = true;
+        return p;
+    }
+
+    fn release(self: *const Pin) void {
+        if (self.pinned) linux.sched_setaffinity(0, &self.saved) catch {};
+    }
+};
 
 const max_aside_bytes: usize = 256 << 20;
 const max_misses = 3;
@@ -222,13 +253,20 @@ test "orderPages turns chunks faulted in descending order into ascending ones" {
     defer _ = linux.munmap(ptr, len);
     faultIn(ptr, len);
     if (measure(ptr, len) == null) return error.SkipZigTest; // frame numbers need CAP_SYS_ADMIN
-    // Make descending chunks as a process often finds them after another one exited: an
-    // ascending chunk freed and faulted in again comes back reversed (the free lists are LIFO).
+    // Descending chunks, as a process often finds them after another one exited: some come out
+    // so; an ascending chunk freed and faulted in again comes back reversed (LIFO free lists).
+    const pin = Pin.here();
+    defer pin.release();
     var made = [_]bool{false} ** chunks;
     var made_count: usize = 0;
     for (0..chunks) |c| {
         const at = c * chunk_bytes;
         const o = measure(ptr + at, chunk_bytes).?;
+        if (o.descending > o.pairs / 2) {
+            made[c] = true; // came out reversed by itself
+            made_count += 1;
+            continue;
+        }
         if (o.ascending <= o.pairs / 2) continue;
         _ = linux.madvise(ptr + at, chunk_bytes, linux.MADV.DONTNEED);
         faultIn(ptr + at, chunk_bytes);
@@ -243,11 +281,11 @@ test "orderPages turns chunks faulted in descending order into ascending ones" {
     try std.testing.expect(out.checked);
     try std.testing.expect(out.refaulted_chunks >= made_count);
     const after = measure(ptr, len).?;
-    try std.testing.expectEqual(after.pairs, out.order.pairs);
+    try std.testing.expectEqual(len / pageSize() - 1, after.pairs);
+    try std.testing.expectEqual(len / pageSize() - chunks, out.order.pairs);
     try std.testing.expect(after.descending <= after.ascending);
     for (0..chunks) |c| {
         const o = measure(ptr + c * chunk_bytes, chunk_bytes).?;
-        if (made[c]) try std.testing.expect(o.ascending > o.pairs / 2);
         try std.testing.expect(o.descending <= o.ascending);
     }
     // The buffer is still whole and writable.
@@ -289,4 +327,20 @@ test "Aside of less than a chunk reserves nothing" {
     const aside = Aside.init(chunk_bytes - 1);
     defer aside.deinit();
     try std.testing.expectEqual(@as(usize, 0), aside.len);
+}
+
+test "Pin holds the thread on its CPU and gives its mask back" {
+    var before: linux.cpu_set_t = undefined;
+    _ = linux.sched_getaffinity(0, @sizeOf(linux.cpu_set_t), &before);
+    {
+        const pin = Pin.here();
+        defer pin.release();
+        try std.testing.expect(pin.pinned);
+        var now: linux.cpu_set_t = undefined;
+        _ = linux.sched_getaffinity(0, @sizeOf(linux.cpu_set_t), &now);
+        try std.testing.expectEqual(@as(linux.cpu_count_t, 1), linux.CPU_COUNT(now));
+    }
+    var after: linux.cpu_set_t = undefined;
+    _ = linux.sched_getaffinity(0, @sizeOf(linux.cpu_set_t), &after);
+    try std.testing.expectEqualSlices(usize, &before, &after);
 }
