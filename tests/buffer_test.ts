@@ -73,45 +73,42 @@ testUnless(
     // buffer freed with its pages ascending makes the next one of its size come out reversed.
     const size = 256 << 20;
     const kernel = { kernelPageOrder: true };
-    let before = AlignedBuffer.alloc(size, kernel);
-    let first = orderOf(before);
-    for (let i = 0; i < 3 && first.up < 0.5; i++) {
-      before.free(); // one that came out reversed leaves ascending pages behind it
-      before = AlignedBuffer.alloc(size, kernel);
-      first = orderOf(before);
-    }
-    before.free();
-    if (first.up < 0.5) {
-      console.log("  (the kernel gave no mostly ascending 256 MiB here: ordering not exercised)");
-      return;
-    }
+    const freedAscending = () => {
+      let buf = AlignedBuffer.alloc(size, kernel);
+      let order = orderOf(buf);
+      for (let i = 0; i < 4 && order.up <= 0.5; i++) {
+        buf.free(); // one that came out reversed leaves ascending pages behind it
+        buf = AlignedBuffer.alloc(size, kernel);
+        order = orderOf(buf);
+      }
+      buf.free();
+      return order;
+    };
+    // Control: what the kernel hands out next, kept as it is.
+    const before = freedAscending();
     const control = AlignedBuffer.alloc(size, kernel);
-    const reversed = orderOf(control);
-    control.free(); // reversed pages freed: the next buffer's come out ascending by themselves
-    const again = AlignedBuffer.alloc(size, kernel);
-    const natural = orderOf(again);
-    again.free(); // ascending again: the next one would come out reversed, as `control` did
+    const kept = orderOf(control);
+    control.free();
+    const state = `after a freed buffer ${pct(before.up)} ascending, the kernel's order: ` +
+      `${pct(kept.up)} ascending, ${pct(kept.down)} reversed`;
+    freedAscending();
     const ordered = AlignedBuffer.alloc(size);
     try {
       const fixed = orderOf(ordered);
-      assert.ok(fixed.down < 0.05, `reversed pairs left: ${(fixed.down * 100).toFixed(1)}%`);
-      assert.ok(fixed.up > 0.5, `ascending pairs: ${(fixed.up * 100).toFixed(1)}%`);
+      assert.ok(fixed.down < 0.05, `reversed pairs left: ${pct(fixed.down)} (${state})`);
+      assert.ok(fixed.up > 0.5, `ascending pairs: ${pct(fixed.up)} (${state})`);
       // The buffer is whole: every byte is there and writable.
       ordered.fillPattern(7, 0);
       assert.equal(ordered.checkPattern(7, 0), -1);
     } finally {
       ordered.free();
     }
-    // The control shows the reversed state was there to be fixed (when the kernel made it).
-    if (natural.up > 0.5 && reversed.down > 0.5) {
-      assert.ok(reversed.down > 0.5, "the kernel handed out a reversed buffer, as expected");
-    } else {
-      console.log(
-        `  (no reversed control this time: ${JSON.stringify({ reversed, natural })})`,
-      );
-    }
   },
 );
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
 
 testUnless(
   isRoot() ? undefined : "physical frame numbers (/proc/self/pagemap) need root",
