@@ -369,7 +369,7 @@ export const bench_options: readonly AnyOption[] = [
     "kernel_page_order",
     "kernelPageOrder",
     "engine",
-    "keep IO buffer pages in the physical order the kernel gave them (by default, as root, 2 MiB chunks that came out reversed or scattered are faulted in again, so an IO's pages merge into few segments)",
+    "keep IO buffer pages in the kernel's physical order (default, as root: reversed or scattered 2 MiB chunks are faulted in again, so IOs aren't split)",
   ),
   flagSwitch(
     "slot_buffers",
