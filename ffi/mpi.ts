@@ -237,15 +237,59 @@ export function yieldCpu(): void {
 export class MpiRequest {
   /** MPI_Request storage (an int for MPICH, a pointer otherwise). */
   readonly handle = new Uint8Array(8);
-  /** What MPI reads from or writes into until completion. */
+  /** What MPI reads from or writes into until completion (off the V8 heap: see `offHeap`). */
   readonly buffers: ArrayBufferView[];
   /** The op that started it (for messages). */
   readonly op: string;
-  done = false;
-  constructor(op: string, buffers: ArrayBufferView[]) {
+  /** Runs once when `test` sees it complete: copies what MPI received to the caller's array. */
+  readonly #onDone?: () => void;
+  #done = false;
+  constructor(op: string, buffers: ArrayBufferView[], onDone?: () => void) {
     this.op = op;
     this.buffers = buffers;
+    this.#onDone = onDone;
   }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  set done(value: boolean) {
+    if (value && !this.#done) {
+      this.#done = true;
+      this.#onDone?.();
+    }
+  }
+
+  /**
+   * Given up on (MPI_Request_free): MPI may still read or write its buffers, so they are kept
+   * for the life of the process (a few bytes), and nothing is copied out.
+   */
+  abandon(): void {
+    this.#done = true;
+    abandoned.push(...this.buffers);
+  }
+}
+
+/** Buffers of requests given up on while MPI may still use them. */
+const abandoned: ArrayBufferView[] = [];
+
+/**
+ * A copy of `src` on an ArrayBuffer of its own. MPI keeps the pointers of a nonblocking call's
+ * buffers and reads or writes them in later MPI calls; a small typed array made directly (as
+ * `new Int32Array(2)`) can live on the V8 heap, which the garbage collector compacts, so MPI
+ * would write where the array no longer is (seen: a segfault in MPI_Iallreduce's progress, 2
+ * in ~100 two-rank runs while another process churned memory). An ArrayBuffer's memory is
+ * allocated outside the V8 heap and never moves.
+ */
+function offHeap<T extends Int32Array | Uint8Array>(src: T): T {
+  const bytes = new ArrayBuffer(Math.max(src.byteLength, 8));
+  const copy =
+    (src instanceof Int32Array
+      ? new Int32Array(bytes, 0, src.length)
+      : new Uint8Array(bytes, 0, src.length)) as T;
+  copy.set(src);
+  return copy;
 }
 
 /** A loaded libmpi: thin, checked wrappers; nonzero return codes throw `MpiError`. */
@@ -346,11 +390,12 @@ export class MpiLibrary {
   /** Starts an elementwise MAX over every rank's `values`; the result lands in `into`. */
   iallreduceMax(values: Int32Array, into: Int32Array): MpiRequest {
     if (into.length !== values.length) throw new RangeError("iallreduceMax: lengths differ");
-    const send = values.slice();
-    const r = new MpiRequest("MPI_Iallreduce", [send, into]);
+    const send = offHeap(values);
+    const recv = offHeap(into);
+    const r = new MpiRequest("MPI_Iallreduce", [send, recv], () => into.set(recv));
     const t = this.#t;
     this.#check(
-      this.#lib.MPI_Iallreduce(send, into, send.length, t.int, t.opMax, t.commWorld, r.handle),
+      this.#lib.MPI_Iallreduce(send, recv, send.length, t.int, t.opMax, t.commWorld, r.handle),
       r.op,
     );
     return r;
@@ -358,11 +403,12 @@ export class MpiLibrary {
 
   /** Starts gathering one int from every rank into `into` (length = size), on every rank. */
   iallgatherInt(value: number, into: Int32Array): MpiRequest {
-    const send = Int32Array.of(value);
-    const r = new MpiRequest("MPI_Iallgather", [send, into]);
+    const send = offHeap(Int32Array.of(value));
+    const recv = offHeap(into);
+    const r = new MpiRequest("MPI_Iallgather", [send, recv], () => into.set(recv));
     const t = this.#t;
     this.#check(
-      this.#lib.MPI_Iallgather(send, 1, t.int, into, 1, t.int, t.commWorld, r.handle),
+      this.#lib.MPI_Iallgather(send, 1, t.int, recv, 1, t.int, t.commWorld, r.handle),
       r.op,
     );
     return r;
@@ -370,20 +416,26 @@ export class MpiLibrary {
 
   /** Starts gathering every rank's bytes (rank i sent `counts[i]`) into `into`, on every rank. */
   iallgatherBytes(bytes: Uint8Array, counts: Int32Array, into: Uint8Array): MpiRequest {
-    const displacements = new Int32Array(counts.length);
+    const displacements = offHeap(new Int32Array(counts.length));
     for (let i = 1; i < counts.length; i++) {
       displacements[i] = displacements[i - 1] + counts[i - 1];
     }
-    const send = bytes.slice();
-    const r = new MpiRequest("MPI_Iallgatherv", [send, counts, displacements, into]);
+    const send = offHeap(bytes);
+    const sizes = offHeap(counts);
+    const recv = offHeap(into);
+    const r = new MpiRequest(
+      "MPI_Iallgatherv",
+      [send, sizes, displacements, recv],
+      () => into.set(recv),
+    );
     const t = this.#t;
     this.#check(
       this.#lib.MPI_Iallgatherv(
         send,
         send.length,
         t.byte,
-        into,
-        counts,
+        recv,
+        sizes,
         displacements,
         t.byte,
         t.commWorld,
@@ -396,7 +448,7 @@ export class MpiLibrary {
 
   /** Starts sending `values` to rank `dest` with `tag`. */
   isendInts(values: Int32Array, dest: number, tag: number): MpiRequest {
-    const send = values.slice();
+    const send = offHeap(values);
     const r = new MpiRequest("MPI_Isend", [send]);
     const t = this.#t;
     this.#check(
@@ -408,10 +460,11 @@ export class MpiLibrary {
 
   /** Starts receiving `into.length` ints with `tag` from any rank. */
   irecvIntsAny(into: Int32Array, tag: number): MpiRequest {
-    const r = new MpiRequest("MPI_Irecv", [into]);
+    const recv = offHeap(into);
+    const r = new MpiRequest("MPI_Irecv", [recv], () => into.set(recv));
     const t = this.#t;
     this.#check(
-      this.#lib.MPI_Irecv(into, into.length, t.int, t.anySource, tag, t.commWorld, r.handle),
+      this.#lib.MPI_Irecv(recv, recv.length, t.int, t.anySource, tag, t.commWorld, r.handle),
       r.op,
     );
     return r;
@@ -435,7 +488,7 @@ export class MpiLibrary {
   free(request: MpiRequest): void {
     if (request.done) return;
     this.#check(this.#lib.MPI_Request_free(request.handle), "MPI_Request_free");
-    request.done = true;
+    request.abandon();
   }
 
   /** MPI_Abort on MPI_COMM_WORLD: the launcher ends every rank. */

@@ -3,7 +3,8 @@
 # round (DeepSpeed first in odd rounds, aiobench first in even ones), cell by cell; prints one
 # markdown row per cell: E2E GB/s medians with min–max, the aiobench/DeepSpeed ratio, and CPU
 # seconds per GiB over each tool's timed region (its process tree, and the kernel's worker
-# threads that do the loop device's copies and the block completions).
+# threads that do the loop device's copies and the block completions), and the requests per IO
+# the block device completed over that region (above 1 when the block layer split IOs).
 #
 #   scripts/bench_vs_deepspeed.sh [--loop | --dir DIR] [--rounds 5] [--size 1G] [--small_size 256M]
 #       [--loops 1] [--ops read,write] [--grid full|issue] [--cells REGEX] [--ds auto|legacy|ds_io]

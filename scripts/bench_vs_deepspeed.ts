@@ -58,6 +58,11 @@ interface Sample {
   cpuTreeS: number;
   /** CPU seconds of kworker/ksoftirqd threads over the same region. */
   cpuKernelS: number;
+  /**
+   * Requests the block device of --dir completed over the same region (reads + writes, from its
+   * /sys/dev/block stat): how many pieces the tool's IOs reached the device in.
+   */
+  requests?: number;
   wallS: number;
 }
 
@@ -376,6 +381,27 @@ function killTree(root: number): void {
   }
 }
 
+/** The /sys stat file of the block device holding `dir`, or null when there is none. */
+function deviceStat(dir: string): string | null {
+  const dev = BigInt(Deno.statSync(dir).dev ?? 0);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const path = `/sys/dev/block/${major}:${minor}/stat`;
+  try {
+    Deno.readTextFileSync(path);
+    return path;
+  } catch {
+    return null; // tmpfs, overlay, ...: no block device
+  }
+}
+
+/** Reads + writes the device has completed so far (fields 1 and 5 of its stat), or NaN. */
+function deviceRequests(stat: string | null): number {
+  if (stat === null) return NaN;
+  const f = Deno.readTextFileSync(stat).trim().split(/\s+/).map(Number);
+  return f[0] + f[4];
+}
+
 /** The schedstat files of the kernel's worker threads (loop device work, block completions). */
 function kernelThreads(): string[] {
   const out: string[] = [];
@@ -402,8 +428,17 @@ async function runTool(
   env: Record<string, string>,
   markers: Markers,
   timeoutS: number,
+  device: string | null,
 ): Promise<
-  { text: string; cpuTreeS: number; cpuKernelS: number; code: number; wallS: number; hung: boolean }
+  {
+    text: string;
+    cpuTreeS: number;
+    cpuKernelS: number;
+    requests: number;
+    code: number;
+    wallS: number;
+    hung: boolean;
+  }
 > {
   const t0 = performance.now();
   const child = new Deno.Command(cmd[0], {
@@ -427,6 +462,8 @@ async function runTool(
   let starts = 0;
   let ready = false;
   let cpu = { tree: NaN, kernel: NaN };
+  let requestsAt = NaN;
+  let requests = NaN;
   const treeNs = () => grouped ? group!.ns() : threadNs(tree);
   const onLine = (line: string) => {
     if (!ready && markers.ready.test(line)) {
@@ -437,12 +474,14 @@ async function runTool(
     if (at === null && markers.start.test(line) && ++starts >= (markers.startCount ?? 1)) {
       if (!grouped && tree.length === 0) tree = treeThreads(child.pid);
       at = { tree: treeNs(), kernel: threadNs(kernel) };
+      requestsAt = deviceRequests(device);
     } else if (at !== null && Number.isNaN(cpu.tree) && markers.end.test(line)) {
       const newKernel = kernelThreads().filter((t) => !kernel.includes(t));
       cpu = {
         tree: (treeNs() - at.tree) / 1e9,
         kernel: (threadNs(kernel) - at.kernel + threadNs(newKernel)) / 1e9,
       };
+      requests = deviceRequests(device) - requestsAt;
     }
   };
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -475,6 +514,7 @@ async function runTool(
     text,
     cpuTreeS: cpu.tree,
     cpuKernelS: cpu.kernel,
+    requests,
     code: status.code,
     wallS: (performance.now() - t0) / 1000,
     hung,
@@ -632,7 +672,13 @@ function runBounded(
   m: Markers,
 ): ReturnType<typeof runTool> {
   return prepare(o, c, files).then(() =>
-    runTool(cmd, { ...Deno.env.toObject(), PYTHONUNBUFFERED: "1" }, m, o.runTimeoutS)
+    runTool(
+      cmd,
+      { ...Deno.env.toObject(), PYTHONUNBUFFERED: "1" },
+      m,
+      o.runTimeoutS,
+      deviceStat(o.dir),
+    )
   );
 }
 
@@ -720,6 +766,7 @@ async function main(): Promise<void> {
             taskGibS: s.task,
             cpuTreeS: run.cpuTreeS,
             cpuKernelS: run.cpuKernelS,
+            requests: run.requests,
             wallS: run.wallS,
           });
         }
@@ -754,8 +801,8 @@ function save(o: Options, results: Row[]): string {
 function renderTable(o: Options, results: Row[]): string {
   const bytesPerRun = (c: Cell) => c.size * c.threads * o.loops;
   const lines = [
-    `| cell | DeepSpeed E2E GB/s (min–max) | aiobench E2E GB/s (min–max) | ratio | CPU s/GiB DeepSpeed (tree + kthreads) | CPU s/GiB aiobench (tree + kthreads) |`,
-    `|---|---|---|---|---|---|`,
+    `| cell | DeepSpeed E2E GB/s (min–max) | aiobench E2E GB/s (min–max) | ratio | CPU s/GiB DeepSpeed (tree + kthreads) | CPU s/GiB aiobench (tree + kthreads) | device requests per IO DeepSpeed / aiobench |`,
+    `|---|---|---|---|---|---|---|`,
   ];
   for (const r of results) {
     const gib = bytesPerRun(r.config) / GIB;
@@ -768,12 +815,15 @@ function renderTable(o: Options, results: Row[]): string {
         fmt(median(xs.map((x) => x.cpuKernelS)) / gib, 3)
       }`;
     const ratio = median(r.ab.map((x) => x.gibS)) / median(r.ds.map((x) => x.gibS));
+    // IOs per run: bytes / block size (a request split by the block layer counts twice).
+    const ios = bytesPerRun(r.config) / r.config.blockSize;
+    const perIo = (xs: Sample[]) => fmt(median(xs.map((x) => (x.requests ?? NaN) / ios)), 2);
     const hung = (["ds", "ab"] as const).filter((t) => r.hangs[t] > 0)
       .map((t) => `${t} hung ${r.hangs[t]}x, rerun`);
     lines.push(
       `| ${r.cell}${hung.length > 0 ? ` (${hung.join(", ")})` : ""} | ${side(r.ds)} | ${
         side(r.ab)
-      } | ${fmt(ratio, 2)}x | ${cpu(r.ds)} | ${cpu(r.ab)} |`,
+      } | ${fmt(ratio, 2)}x | ${cpu(r.ds)} | ${cpu(r.ab)} | ${perIo(r.ds)} / ${perIo(r.ab)} |`,
     );
   }
   return lines.join("\n");

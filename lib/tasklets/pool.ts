@@ -56,7 +56,8 @@ export function runPool(
   const parties = specs.length;
   const barrierBuffer = Barrier.allocate({ coordinated: options.globalStep !== undefined });
   const barrier = new Barrier(barrierBuffer, parties);
-  const control = new SharedArrayBuffer(4);
+  // [0] the stop flag, [1] the lock tasklets allocate their buffers under (exclusive.ts).
+  const control = new SharedArrayBuffer(8);
   const stopFlag = new Int32Array(control);
   // Handles reported by message (ZeRO replay lanes); benchmark tasklets publish theirs in `live`.
   const reported = new Map<number, bigint>();

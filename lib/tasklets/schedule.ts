@@ -10,6 +10,7 @@ import { AioHandle, type AioHandleOptions, type RequestOptions } from "../../ffi
 import type { Workload } from "../common/types.ts";
 import type { GpuTaskPlan } from "../gpu/plan.ts";
 import { PerCallHandle } from "./basic.ts";
+import type { Exclusive } from "./exclusive.ts";
 
 /**
  * Everything one tasklet needs, resolved on the main thread (plain data, sent to the worker):
@@ -72,7 +73,8 @@ export type Step = (ctx: TaskContext, runtimeS?: number) => number;
 /** A schedule: names (for --verbose logs) and the functions. */
 export interface Schedule {
   name: string;
-  pre: (spec: TaskSpec) => TaskContext;
+  /** `exclusive`: runs the buffer's allocation while no other tasklet allocates. */
+  pre: (spec: TaskSpec, exclusive?: Exclusive) => TaskContext;
   /** Untimed, before each main step (warm-up and measured loops alike). */
   prepare?: (ctx: TaskContext) => void;
   main: Step;
@@ -85,20 +87,26 @@ export function writes(workload: Workload): boolean {
 }
 
 /** pre_handle: open the file, allocate the aligned buffer, create the handle. */
-export function preHandle(spec: TaskSpec): TaskContext {
-  return preWith(spec, () => new AioHandle(spec.handle));
+export function preHandle(spec: TaskSpec, exclusive?: Exclusive): TaskContext {
+  return preWith(spec, () => new AioHandle(spec.handle), exclusive);
 }
 
-function preWith(spec: TaskSpec, makeHandle: () => AioHandle | PerCallHandle): TaskContext {
+function preWith(
+  spec: TaskSpec,
+  makeHandle: () => AioHandle | PerCallHandle,
+  exclusive: Exclusive = (f) => f(),
+): TaskContext {
   const file = AioFile.open(spec.path, { write: writes(spec.workload), direct: spec.direct });
   let buffer: AlignedBuffer | undefined;
   try {
     if (writes(spec.workload)) presize(file, spec.ioSizeBytes);
-    buffer = AlignedBuffer.alloc(spec.buffer.bytes, {
-      lock: spec.buffer.lock,
-      hugePages: spec.buffer.hugePages,
-      kernelPageOrder: spec.buffer.kernelPageOrder,
-    });
+    buffer = exclusive(() =>
+      AlignedBuffer.alloc(spec.buffer.bytes, {
+        lock: spec.buffer.lock,
+        hugePages: spec.buffer.hugePages,
+        kernelPageOrder: spec.buffer.kernelPageOrder,
+      })
+    );
     // Writes carry the seeded pattern; read buffers start with a different pattern, so a
     // read that moved nothing can't pass --validate.
     buffer.fillPattern(writes(spec.workload) ? spec.seed : spec.seed ^ 0x5eed, 0);
@@ -177,10 +185,11 @@ export function basicSchedule(workload: Workload): Schedule {
   const write = writes(workload);
   return {
     name: `main_basic_${write ? "write" : "read"}`,
-    pre: (spec) =>
+    pre: (spec, exclusive) =>
       preWith(
         spec,
         () => new PerCallHandle({ ...spec.handle, ioParallel: 0 }, { write, direct: spec.direct }),
+        exclusive,
       ),
     prepare: write
       ? (ctx) => {

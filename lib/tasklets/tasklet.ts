@@ -7,6 +7,7 @@
 import { AioError } from "../../ffi/errors.ts";
 import { processCpuSeconds } from "../../ffi/handle.ts";
 import { Barrier, BarrierAbortedError } from "./barrier.ts";
+import { exclusive } from "./exclusive.ts";
 import { handleCounters } from "./counters.ts";
 import { LiveSlot } from "./live.ts";
 import { PerCallHandle } from "./basic.ts";
@@ -79,7 +80,10 @@ export function runTasklet(msg: RunMessage & { spec: TaskSpec }, post: Post): Wo
   wait();
   let t = performance.now();
   const live = new LiveSlot(msg.live, spec.worker);
-  const ctx = schedule.pre(spec);
+  const ctx = schedule.pre(
+    spec,
+    exclusive(stopped, 1, () => Atomics.load(stopped, 0) !== 0),
+  );
   log(`pre-task done in ${((performance.now() - t) / 1000).toFixed(6)} sec${pageOrderText(ctx)}`);
   // Published before the stop flag is read: a stop either sees the handle or is seen here.
   const handle = ctx.handle;

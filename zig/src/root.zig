@@ -280,12 +280,13 @@ export fn aiob_buffer_alloc(size: u64, flags: u32, out: *usize) i32 {
     // IO would make aiobench faster than the workload it stands for. Then fault everything in
     // now, outside any timed region (MADV_POPULATE_WRITE, 5.14+; else touch each page).
     if (flags & alloc_huge != 0 and len >= huge_page_bytes) _ = linux.madvise(ptr, len, linux.MADV.HUGEPAGE);
-    if (common.errnoOf(linux.madvise(ptr, len, madv_populate_write)) != 0) {
+    // Huge pages are contiguous already (and a chunk mapped anew would lose MADV_HUGEPAGE).
+    if (flags & (alloc_kernel_order | alloc_huge) == 0) {
+        _ = buffer.populateOrdered(ptr, len);
+    } else if (common.errnoOf(linux.madvise(ptr, len, madv_populate_write)) != 0) {
         var at: u64 = 0;
         while (at < len) : (at += std.heap.page_size_min) @as(*volatile u8, &ptr[at]).* = 0;
     }
-    // Huge pages are contiguous already (and a chunk mapped anew would lose MADV_HUGEPAGE).
-    if (flags & (alloc_kernel_order | alloc_huge) == 0) _ = buffer.orderPages(ptr, len);
     if (flags & alloc_lock != 0) {
         const rc_lock = linux.mlock(ptr, len);
         if (common.errnoOf(rc_lock) != 0) {
