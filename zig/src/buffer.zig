@@ -21,8 +21,10 @@ const chunk_bytes: usize = 2 << 20;
 const pfn_mask: u64 = (1 << 55) - 1;
 const present_bit: u64 = 1 << 63;
 const madv_populate_write: u32 = 23;
-/// Faults of one chunk again before it is left as it is.
-const max_attempts = 4;
+/// How often one chunk is freed and faulted in again (reversed), or set aside for fresh pages
+/// (scattered), before it is left as it is.
+const max_flips = 4;
+const max_asides = 3;
 
 /// Page pairs of a range: how many, and how many follow each other physically, or precede.
 pub const Order = struct {
@@ -161,15 +163,18 @@ fn orderWith(fd: i32, ptr: [*]u8, len: usize) Outcome {
         const chunk = frames[0..n];
         if (!readFrames(fd, ptr + at, chunk)) return .{};
         var order = countOrder(chunk);
-        var attempts: u32 = 0;
-        while (!ordered(order) and attempts < max_attempts) : (attempts += 1) {
-            const reversed = order.descending > order.ascending;
-            if (reversed) {
+        var flips: u32 = 0;
+        var asides: u32 = 0;
+        while (!ordered(order)) {
+            if (order.descending > order.ascending) {
                 // Freed in ascending virtual order, the pages come back LIFO: reversed again.
+                if (flips == max_flips) break;
+                flips += 1;
                 if (linux.E.init(linux.madvise(ptr + at, bytes, linux.MADV.DONTNEED)) != .SUCCESS) break;
             } else {
                 // Scattered: hold these pages aside so the allocator hands out others.
-                if (used_aside + chunk_bytes > aside.len) break;
+                if (asides == max_asides or used_aside + chunk_bytes > aside.len) break;
+                asides += 1;
                 if (!aside.take(ptr + at, bytes, used_aside)) break;
                 used_aside += chunk_bytes;
             }
