@@ -61,6 +61,29 @@ if (scenario === "basic") {
   await world.finish(RankStatus.done);
   await world.close();
   if (world.rank === 0) console.log(JSON.stringify({ step_us: all, abi: world.library.abi }));
+} else if (scenario === "gc") {
+  // Steps whose buffers MPI holds while this rank collects garbage: rank 1 joins each step late,
+  // and meanwhile rank 0 allocates and runs the garbage collector, which moves young objects.
+  // What MPI writes must still land in the arrays the step reads (deno run --v8-flags=--expose-gc).
+  const collect = (globalThis as { gc?: (o?: { type: string }) => void }).gc;
+  if (!collect) throw new Error("needs --v8-flags=--expose-gc");
+  const seen: number[][] = [];
+  for (let i = 0; i < 20; i++) {
+    const status = world.rank === 1 ? RankStatus.failed : RankStatus.running;
+    if (world.rank === 1) await sleep(20);
+    const step = world.step(status);
+    if (world.rank === 0) {
+      let junk: unknown[] = [];
+      for (let k = 0; k < 20_000; k++) junk.push(new Int32Array(2), { k });
+      collect({ type: "minor" });
+      junk = [];
+      collect();
+    }
+    const r = await step;
+    seen.push([r.worst, r.best]);
+  }
+  await world.close();
+  if (world.rank === 0) console.log(JSON.stringify({ seen }));
 } else {
   throw new Error(`unknown scenario ${scenario}`);
 }

@@ -2,7 +2,7 @@
 // steps, gather, stop notices and bounded waits under real mpiexec with Open MPI's ABI, MPICH's
 // ABI and the MPI-5 standard ABI (MPICH's libmpi_abi.so).
 import assert from "node:assert/strict";
-import { testUnless } from "./_helpers.ts";
+import { ROOT, testUnless } from "./_helpers.ts";
 import { join } from "node:path";
 import { detectLaunch, libraryNames, wantsMpi } from "../lib/mpi/launch.ts";
 import { denoRun, install, launch, type MpiInstall, mpiSkip } from "./_mpi.ts";
@@ -114,6 +114,29 @@ for (const v of variants) {
         assert.equal(r.heardFrom, 1, `rank ${r.rank} heard of rank 1's stop`);
         assert.ok(r.heardMs >= 0 && r.heardMs < 1000, `rank ${r.rank} heard in ${r.heardMs} ms`);
       }
+    },
+  );
+}
+
+for (const v of variants) {
+  testUnless(
+    mpiSkip(v.mpi),
+    `MPI layer, ${v.label}: a step's result lands right though the garbage collector ran meanwhile`,
+    async () => {
+      const m = install(v.mpi)!;
+      const argv = [
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--v8-flags=--expose-gc",
+        join(ROOT, "tests/_mpi_rank.ts"),
+        "gc",
+      ];
+      const r = await launch(m, [{ n: 2, argv }], { env: envFor(v, m), timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr + r.stdout.slice(-2000));
+      const { seen } = lastJson(r.stdout) as { seen: number[][] };
+      // Every step: the worst status is rank 1's (failed, 3), the best rank 0's (running, 0).
+      assert.deepEqual(seen, Array(20).fill([3, 0]));
     },
   );
 }
