@@ -78,7 +78,8 @@ fn countOrder(frames: []const u64) Order {
     return o;
 }
 
-fn faultIn(ptr: [*]u8, len: usize) void {
+/// Faults [ptr, ptr + len) in (MADV_POPULATE_WRITE, 5.14+; else touches each page).
+pub fn faultIn(ptr: [*]u8, len: usize) void {
     if (linux.E.init(linux.madvise(ptr, len, madv_populate_write)) == .SUCCESS) return;
     var at: usize = 0;
     while (at < len) : (at += pageSize()) @as(*volatile u8, &ptr[at]).* = 0;
@@ -121,7 +122,7 @@ pub fn measure(ptr: [*]const u8, len: usize) ?Order {
 ///   allocator hands out its next pages instead of the same ones; the ones moved aside are
 ///   freed at the end. At most half the buffer (and 512 MiB) is held aside.
 /// The contents of a chunk faulted in again are zero.
-pub fn orderPages(ptr: [*]u8, len: usize) Outcome {
+fn orderPages(ptr: [*]u8, len: usize) Outcome {
     const fd = openPagemap() orelse return .{};
     defer _ = linux.close(fd);
     // Freed pages go to the per-CPU list of the CPU that frees them: stay on one CPU, so that

@@ -259,7 +259,6 @@ export fn aiob_histogram_bucket_width(i: u32) u64 {
 }
 
 const huge_page_bytes: u64 = 2 << 20;
-const madv_populate_write: u32 = 23;
 
 const alloc_lock: u32 = 1 << 0;
 const alloc_huge: u32 = 1 << 1;
@@ -283,10 +282,7 @@ export fn aiob_buffer_alloc(size: u64, flags: u32, out: *usize) i32 {
     // Huge pages are contiguous already (and a chunk mapped anew would lose MADV_HUGEPAGE).
     if (flags & (alloc_kernel_order | alloc_huge) == 0) {
         _ = buffer.populateOrdered(ptr, len);
-    } else if (common.errnoOf(linux.madvise(ptr, len, madv_populate_write)) != 0) {
-        var at: u64 = 0;
-        while (at < len) : (at += std.heap.page_size_min) @as(*volatile u8, &ptr[at]).* = 0;
-    }
+    } else buffer.faultIn(ptr, len);
     if (flags & alloc_lock != 0) {
         const rc_lock = linux.mlock(ptr, len);
         if (common.errnoOf(rc_lock) != 0) {
