@@ -96,7 +96,11 @@ testUnless(
     try {
       const fixed = orderOf(ordered);
       assert.ok(fixed.down < 0.05, `reversed pairs left: ${pct(fixed.down)} (${state})`);
-      assert.ok(fixed.up > 0.5, `ascending pairs: ${pct(fixed.up)} (${state})`);
+      // Ascending pages are the kernel's to give: only when the buffer freed before was
+      // ascending (so the next one comes out reversed, and reversed chunks are what gets fixed).
+      if (before.up > 0.5) {
+        assert.ok(fixed.up > 0.5, `ascending pairs: ${pct(fixed.up)} (${state})`);
+      }
       // The buffer is whole: every byte is there and writable.
       ordered.fillPattern(7, 0);
       assert.equal(ordered.checkPattern(7, 0), -1);
