@@ -9,7 +9,7 @@
 #   scripts/bench_vs_deepspeed.sh [--loop | --dir DIR] [--rounds 5] [--size 1G] [--small_size 256M]
 #       [--loops 1] [--ops read,write] [--grid full|issue] [--cells REGEX] [--ds auto|legacy|ds_io]
 #       [--write_state overwrite|fresh] [--extra "AIOBENCH FLAGS"] [--out FILE.md] [--json FILE]
-#       [--run_timeout 180]
+#       [--run_timeout 180] [--max_steal 5]
 #
 # --grid full: threads 1,2 x queue depth 8,32 x overlap on/off x io_parallel unset/1/2 with 1M
 #   blocks on --size files, per op; plus 4K blocks at queue depth 32 with overlap on --small_size.
@@ -25,6 +25,10 @@
 #   place. fresh: they are removed first, so both tools extend new files.
 # --run_timeout S (default 180): a run still going after S seconds is taken as hung, its process
 #   tree killed and the run repeated (twice at most); hangs are counted in the table.
+# --max_steal PCT (default 5): on a shared VM the hypervisor takes CPU time from the machine at
+#   random (steal in /proc/stat); a run that lost more than PCT% of the machine's CPU time over
+#   its timed region is run again (4 times at most, then the least-stolen run counts), by the same
+#   rule for both tools; reruns are counted in the table and each tool's median steal shown.
 # --loop (default) makes an ext4 loop device over /dev/shm (scripts/loopdev.sh; needs root).
 #
 # On a fresh machine it installs what it needs into .tools/: a venv with torch, ninja and
@@ -54,7 +58,7 @@ while [ $# -gt 0 ]; do
     --loop) loop=1; shift ;;
     --dir) dir="${2:?--dir needs a folder}"; loop=0; shift 2 ;;
     --ds) ds="${2:?--ds needs auto, legacy or ds_io}"; shift 2 ;;
-    --rounds|--size|--small_size|--loops|--ops|--grid|--cells|--extra|--out|--json|--write_state|--warmup_loops|--run_timeout)
+    --rounds|--size|--small_size|--loops|--ops|--grid|--cells|--extra|--out|--json|--write_state|--warmup_loops|--run_timeout|--max_steal)
       pass+=("$1" "${2?$1 needs a value}"); shift 2 ;;
     *) die "unknown argument '$1' (see the header of $0)" ;;
   esac
