@@ -391,10 +391,12 @@ export function ringFlagNames(flags: number): string[] {
 
 /**
  * The io_uring setup flags a ring gets on this kernel after aiobench's step-by-step fallback
- * (the flags every non-SQPOLL handle uses), or the AioError that stops io_uring here.
+ * (the flags every non-SQPOLL handle with that queue policy uses: a handle that waits for all
+ * its IOs at once, `overlapEvents` false, defers completions), or the AioError that stops
+ * io_uring here.
  */
-export function ioUringSetupFlags(): string[] | AioError {
-  const rc = native().aiob_io_uring_setup_flags();
+export function ioUringSetupFlags(overlapEvents = true): string[] | AioError {
+  const rc = native().aiob_io_uring_setup_flags(overlapEvents ? 1 : 0);
   return rc < 0 ? new AioError(-Number(rc), { op: "set up io_uring" }) : ringFlagNames(Number(rc));
 }
 

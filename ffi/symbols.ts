@@ -1,7 +1,7 @@
 /** The native symbols of libaiobench (zig/src/root.zig); the one place they are declared. */
 
 /** ABI version this TypeScript expects; must equal `aiob_abi_version()` of the loaded library. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /**
  * Native library symbols for `Deno.dlopen`. Each parameter is commented with its C meaning;
@@ -211,7 +211,7 @@ export const symbols = {
     result: "i32",
   },
   /** IORING_SETUP_* flags an io_uring ring gets here after the fallback, or -errno. */
-  aiob_io_uring_setup_flags: { parameters: [], result: "i64" },
+  aiob_io_uring_setup_flags: { parameters: ["u32"], result: "i64" },
   /** Entry i of a native table (0 = engines, 1 = request modes) as a C string; null past the end. */
   aiob_table_name: {
     parameters: [

@@ -64,7 +64,7 @@ Deno.test("IOS/call: batches submit many IOs per call, --single_submit one; comp
         line,
         /^read: IOS\/call [0-9.]+ submitted \/ [0-9.]+ completed over \d+ engine calls/,
       );
-      const flags = ioUringSetupFlags() as string[];
+      const flags = ioUringSetupFlags(false) as string[]; // base runs the sequential policy
       if (flags.length > 0) assert.ok(line.endsWith(`ring setup ${flags.join("|")}`), line);
     });
   } finally {
@@ -77,16 +77,26 @@ Deno.test("env and results name the io_uring ring setup flags in use and the lib
   const file = join(dir, "data.bin");
   makeRandomFile(file, 4 * MIB);
   try {
-    const { doc } = await run(["--read_file", file, "--engine", "io_uring", "--io_parallel", "2"]);
-    const probed = ioUringSetupFlags();
-    assert.ok(Array.isArray(probed));
-    assert.deepEqual(doc.env.io_uring_setup_flags, probed);
-    assert.deepEqual(doc.results[0].ring_setup_flags, probed);
-    const lib = doc.env.native_library as { build: string };
-    assert.ok(
-      ["Debug", "ReleaseSafe", "ReleaseFast", "ReleaseSmall"].includes(lib.build),
-      lib.build,
-    );
+    for (const overlap of [false, true]) {
+      const { doc } = await run([
+        "--read_file",
+        file,
+        "--engine",
+        "io_uring",
+        "--io_parallel",
+        "2",
+        ...(overlap ? ["--overlap_events"] : []),
+      ]);
+      const probed = ioUringSetupFlags(overlap);
+      assert.ok(Array.isArray(probed));
+      assert.deepEqual(doc.env.io_uring_setup_flags, probed);
+      assert.deepEqual(doc.results[0].ring_setup_flags, probed);
+      const lib = doc.env.native_library as { build: string };
+      assert.ok(
+        ["Debug", "ReleaseSafe", "ReleaseFast", "ReleaseSmall"].includes(lib.build),
+        lib.build,
+      );
+    }
   } finally {
     removeDir(dir);
   }

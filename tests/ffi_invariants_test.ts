@@ -91,24 +91,35 @@ Deno.test("a completion that names no IO in flight (invalid, or an IO's second) 
 });
 
 Deno.test("a handle reports the io_uring setup flags its rings use, the same the probe finds", () => {
-  const probed = ioUringSetupFlags();
-  assert.ok(Array.isArray(probed), String(probed));
-  const uring = new AioHandle({ blockSize: 4 * KIB, queueDepth: 4, ioParallel: 2 });
+  // Per queue policy: overlap (wait for one completion, resubmit) and sequential (wait for all).
+  const overlap = ioUringSetupFlags(true);
+  const waitAll = ioUringSetupFlags(false);
+  assert.ok(Array.isArray(overlap), String(overlap));
+  assert.ok(Array.isArray(waitAll), String(waitAll));
+  const sequential = new AioHandle({ blockSize: 4 * KIB, queueDepth: 4, ioParallel: 2 });
+  const overlapped = new AioHandle({ blockSize: 4 * KIB, queueDepth: 4, overlapEvents: true });
   const aio = new AioHandle({ blockSize: 4 * KIB, queueDepth: 4, engine: "libaio" });
   try {
-    assert.deepEqual(uring.stats().ringSetupFlags, probed);
+    assert.deepEqual(sequential.stats().ringSetupFlags, waitAll);
+    assert.deepEqual(overlapped.stats().ringSetupFlags, overlap);
     assert.deepEqual(aio.stats().ringSetupFlags, []);
     const [major, minor] = Deno.osRelease().split(".").map(Number);
-    // 6.0+ takes the first step: cooperative task work, one submitting thread. Never
-    // DEFER_TASKRUN: it shrinks the submit batches (see zig/src/engine/io_uring.zig).
+    // 6.0+ takes the first step: cooperative task work, one submitting thread; 6.1+ defers
+    // completions for a handle that waits for all its IOs, and never for the overlap policy,
+    // where deferring shrinks the submit batches (see zig/src/engine/io_uring.zig).
     if (major > 6 || (major === 6 && minor >= 0)) {
       for (const flag of ["COOP_TASKRUN", "SINGLE_ISSUER"]) {
-        assert.ok(probed.includes(flag), `${flag} in ${probed}`);
+        assert.ok(overlap.includes(flag), `${flag} in ${overlap}`);
+        assert.ok(waitAll.includes(flag), `${flag} in ${waitAll}`);
       }
     }
-    assert.ok(!probed.includes("DEFER_TASKRUN"), `no DEFER_TASKRUN in ${probed}`);
+    if (major > 6 || (major === 6 && minor >= 1)) {
+      assert.ok(waitAll.includes("DEFER_TASKRUN"), `DEFER_TASKRUN in ${waitAll}`);
+    }
+    assert.ok(!overlap.includes("DEFER_TASKRUN"), `no DEFER_TASKRUN in ${overlap}`);
   } finally {
-    uring.close();
+    sequential.close();
+    overlapped.close();
     aio.close();
   }
 });

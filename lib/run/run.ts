@@ -338,7 +338,7 @@ function ringFlags(engine: NativeEngine, config: BenchConfig): string[] | null {
   if (config.sqthreadPoll) {
     return config.sqthreadPollCpu !== undefined ? ["SQPOLL", "SQ_AFF"] : ["SQPOLL"];
   }
-  const flags = ioUringSetupFlags();
+  const flags = ioUringSetupFlags(config.overlapEvents);
   return Array.isArray(flags) ? flags : null;
 }
 

@@ -15,7 +15,7 @@ const Handle = handle_mod.Handle;
 const allocator = std.heap.c_allocator;
 
 /// Bumped whenever an exported signature or array layout changes; ffi/native.ts checks it.
-pub const abi_version: u32 = 5;
+pub const abi_version: u32 = 6;
 
 // Layout of the u64 array given to aiob_handle_create (mirrored in ffi/symbols.ts).
 const p_block_size = 0;
@@ -128,6 +128,7 @@ export fn aiob_handle_create(params: [*]const u64, out_handle: *usize) i32 {
             .vectored = flags & flag_nonvectored == 0,
             .fixed_buffers = flags & flag_fixed_buffers != 0,
             .fixed_files = flags & flag_fixed_files != 0,
+            .wait_all = flags & flag_overlap_events == 0,
         },
         .align_bytes = align_bytes,
         .latency = flags & flag_latency != 0,
@@ -404,10 +405,12 @@ export fn aiob_engine_probe(engine: u32) i32 {
     return 0;
 }
 
-/// The IORING_SETUP_* flags a ring gets here after the step-by-step fallback (the flags every
-/// handle's io_uring rings use, SQPOLL aside), or -errno when io_uring can't be set up.
-export fn aiob_io_uring_setup_flags() i64 {
-    const setup = io_uring_engine.setupRing(1, .{ .queue_depth = 1 }, &io_uring_engine.setup_steps) catch |err| return errorToErrno(err);
+/// The IORING_SETUP_* flags a ring gets here after the step-by-step fallback (the flags the
+/// io_uring rings of handles with that policy use, SQPOLL aside): overlap_events != 0 for the
+/// overlap policy, 0 for the sequential one. -errno when io_uring can't be set up.
+export fn aiob_io_uring_setup_flags(overlap_events: u32) i64 {
+    const options = common.Options{ .queue_depth = 1, .wait_all = overlap_events == 0 };
+    const setup = io_uring_engine.setupRing(1, options, io_uring_engine.stepsFor(options)) catch |err| return errorToErrno(err);
     var ring = setup.ring;
     ring.deinit();
     return setup.flags;

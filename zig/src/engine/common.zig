@@ -28,6 +28,9 @@ pub const Options = struct {
     vectored: bool = true,
     fixed_buffers: bool = false,
     fixed_files: bool = false,
+    /// The handle waits for every IO in flight before it submits more (ds_aio's sequential
+    /// policy, overlap_events off): io_uring then defers completions until that many are in.
+    wait_all: bool = false,
 };
 
 /// Tests only: the next `count` submitting calls of an engine fail with `errno` (as a kernel

@@ -54,6 +54,27 @@ test "an engine reports its ring flags and counts each enter" {
     try std.testing.expectEqual(@as(u64, 0), e.sqes_submitted);
 }
 
+test "a ring defers completions only for a handle that waits for all its IOs" {
+    var overlap = try io_uring.Engine.init(std.testing.allocator, .{ .queue_depth = 2 });
+    defer overlap.deinit(std.testing.allocator);
+    var wait_all = try io_uring.Engine.init(std.testing.allocator, .{ .queue_depth = 2, .wait_all = true });
+    defer wait_all.deinit(std.testing.allocator);
+    try std.testing.expect(overlap.setup_flags & linux.IORING_SETUP_DEFER_TASKRUN == 0);
+    try std.testing.expect(std.mem.indexOfScalar(u32, &io_uring.setup_steps_wait_all, wait_all.setup_flags) != null);
+    // A kernel that knows DEFER_TASKRUN (6.1+) gives it to the wait-all ring.
+    const release = std.posix.uname().release;
+    var parts = std.mem.tokenizeAny(u8, &release, ".-");
+    const major = std.fmt.parseInt(u32, parts.next() orelse "0", 10) catch 0;
+    const minor = std.fmt.parseInt(u32, parts.next() orelse "0", 10) catch 0;
+    if (major > 6 or (major == 6 and minor >= 1)) {
+        try std.testing.expect(wait_all.setup_flags & linux.IORING_SETUP_DEFER_TASKRUN != 0);
+    }
+    // Both are enabled on this thread (SINGLE_ISSUER binds a ring to the thread that enables it).
+    for ([_]*io_uring.Engine{ &overlap, &wait_all }) |e| {
+        try std.testing.expectEqual(@as(i32, 0), e.attach(-1, 0, 0));
+    }
+}
+
 test "io_uring: EAGAIN/EBUSY on submit waits (bounded) for a completion before retrying, not a spin" {
     // Reads from an empty pipe stay in flight: no completion comes to free room, so each refused
     // submit is followed by a bounded wait for one before the retry.

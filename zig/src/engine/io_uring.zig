@@ -8,16 +8,30 @@ const common = @import("common.zig");
 /// Ring setup flags tried in order, falling back step by step as fio's engine does: cooperative
 /// task work with one submitting thread (6.0+; SINGLE_ISSUER binds the ring to the thread that
 /// enables it, so it starts disabled), then cooperative task work alone (5.19+), then a plain ring.
-/// Not DEFER_TASKRUN (fio's choice since 3.33): with it the submitter wakes at its first deferred
-/// completion and resubmits in small batches (11 IOs per io_uring_enter at 4K QD 32 on a loop
-/// device, against 31 without it), so the block layer merges less and every extra request costs a
-/// wake-up of the device's worker: 18% more CPU per 4K byte than without it, and than DeepSpeed's
-/// libaio (docs/performance.md, "Ring setup").
+/// This is for the overlap policy, which waits for one completion at a time: DEFER_TASKRUN (fio's
+/// choice since 3.33) would wake the submitter at its first deferred completion and have it
+/// resubmit in small batches (11 IOs per io_uring_enter at 4K QD 32 on a loop device, against 31
+/// without it), so the block layer merges less and every extra request costs a wake-up of the
+/// device's worker: 18% more CPU per 4K byte, and more than DeepSpeed's libaio.
 pub const setup_steps = [_]u32{
     linux.IORING_SETUP_COOP_TASKRUN | linux.IORING_SETUP_SINGLE_ISSUER | linux.IORING_SETUP_R_DISABLED,
     linux.IORING_SETUP_COOP_TASKRUN,
     0,
 };
+
+/// The steps for a handle that waits for all its IOs at once (wait_all): DEFER_TASKRUN first
+/// (6.1+), whose completions wake the submitter once when all it waits for are in, not once
+/// each (1M QD 8: 46 against 51 us of submitting-thread CPU per IO without it).
+/// docs/performance.md, "Ring setup", has both measurements.
+pub const setup_steps_wait_all = [_]u32{
+    linux.IORING_SETUP_COOP_TASKRUN | linux.IORING_SETUP_SINGLE_ISSUER |
+        linux.IORING_SETUP_DEFER_TASKRUN | linux.IORING_SETUP_R_DISABLED,
+} ++ setup_steps;
+
+/// The fallback steps for a handle's options.
+pub fn stepsFor(options: common.Options) []const u32 {
+    return if (options.wait_all) &setup_steps_wait_all else &setup_steps;
+}
 
 /// A ring and the setup flags the kernel accepted for it.
 pub const Setup = struct {
@@ -73,7 +87,7 @@ pub const Engine = struct {
     submit_fault: common.SubmitFault = .{},
 
     pub fn init(allocator: std.mem.Allocator, options: common.Options) !Engine {
-        return initWith(allocator, options, &setup_steps);
+        return initWith(allocator, options, stepsFor(options));
     }
 
     pub fn initWith(allocator: std.mem.Allocator, options: common.Options, steps: []const u32) !Engine {
