@@ -211,7 +211,12 @@ export const symbols = {
     result: "i32",
   },
   /** IORING_SETUP_* flags an io_uring ring gets here after the fallback, or -errno. */
-  aiob_io_uring_setup_flags: { parameters: ["u32"], result: "i64" },
+  aiob_io_uring_setup_flags: {
+    parameters: [
+      "u32", // u32 overlap_events: 1 for the overlap policy's rings, 0 for wait-for-all rings
+    ],
+    result: "i64",
+  },
   /** Entry i of a native table (0 = engines, 1 = request modes) as a C string; null past the end. */
   aiob_table_name: {
     parameters: [
