@@ -362,6 +362,19 @@ class CpuGroup {
     return m ? Number(m[1]) * 1000 : NaN;
   }
 
+  /** As remove(), blocking: for a benchmark that is being stopped. */
+  removeSync(): void {
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 50; i++) {
+      try {
+        Deno.removeSync(this.dir);
+        return;
+      } catch {
+        Atomics.wait(pause, 0, 0, 20);
+      }
+    }
+  }
+
   /** Removes the group once its tasks are gone (they may still be exiting: retried for ~1 s). */
   async remove(): Promise<void> {
     for (let i = 0; i < 50; i++) {
@@ -372,6 +385,35 @@ class CpuGroup {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
+  }
+}
+
+/** The tool run in progress: what an interrupted benchmark must stop and clean up. */
+let running: { pid: number; semsBefore: Set<string>; group: CpuGroup | null } | null = null;
+
+/**
+ * Ctrl-C or a kill of the benchmark stops the tool it is running too (its whole process tree:
+ * DeepSpeed's pool workers would otherwise go on reading the loop device's files) and removes
+ * the semaphores that run left in /dev/shm; then exits 130 (SIGINT) or 143 (SIGTERM).
+ */
+function stopOnSignals(): void {
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, () => {
+      const run = running;
+      if (run !== null) {
+        killTree(run.pid);
+        run.group?.removeSync();
+        for (const name of pythonSemaphores()) {
+          if (!run.semsBefore.has(name)) {
+            try {
+              Deno.removeSync(`/dev/shm/${name}`);
+            } catch { /* already gone */ }
+          }
+        }
+      }
+      console.error(`bench_vs_deepspeed: stopped by ${signal}; the cells done so far are saved`);
+      Deno.exit(code);
+    });
   }
 }
 
@@ -473,12 +515,14 @@ async function runTool(
   }).spawn();
   let hung = false;
   const semsBefore = new Set(pythonSemaphores());
+  running = { pid: child.pid, semsBefore, group: null };
   const timer = setTimeout(() => {
     hung = true;
     killTree(child.pid);
   }, timeoutS * 1000);
   const group = CpuGroup.create(`aiobench-vs-ds-${Deno.pid}`);
   const grouped = group !== null && group.add(child.pid);
+  running.group = group;
   let text = "";
   let tree: string[] = [];
   let kernel: string[] = [];
@@ -530,6 +574,7 @@ async function runTool(
     }
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
+  running = null;
   clearTimeout(timer);
   await group?.remove();
   // A killed run's multiprocessing semaphores (/dev/shm/sem.mp-*) outlive it: its resource
@@ -760,6 +805,7 @@ function lockFile(path?: string): { release: () => void } {
 
 async function main(): Promise<void> {
   const o = parseArgs(Deno.args);
+  stopOnSignals();
   const files = makeFiles(o);
   const cells = grid(o);
   const results: Row[] = [];

@@ -46,6 +46,9 @@ read_file="$dir/aiobench-bench.read"
 [ -f "$read_file" ] || fio --name=layout --filename="$read_file" --rw=write --bs=1M --size="$size" \
   --direct=1 --ioengine=psync --output=/dev/null
 
+# aiobench as users run it: the library as zig/build.zig builds it by default (a library left
+# from an older checkout is refused as stale).
+scripts/zig build --build-file zig/build.zig --prefix zig/zig-out >&2
 aiobench() { scripts/deno run -A main.ts "$@"; }
 common=(--rounds "$rounds" --runtime "$runtime" --time_based --engine io_uring)
 default_cases=(
