@@ -362,28 +362,26 @@ class CpuGroup {
     return m ? Number(m[1]) * 1000 : NaN;
   }
 
+  /** One try at removing the group: false while its tasks are still exiting. */
+  #tryRemove(): boolean {
+    try {
+      Deno.removeSync(this.dir);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** As remove(), blocking: for a benchmark that is being stopped. */
   removeSync(): void {
     const pause = new Int32Array(new SharedArrayBuffer(4));
-    for (let i = 0; i < 50; i++) {
-      try {
-        Deno.removeSync(this.dir);
-        return;
-      } catch {
-        Atomics.wait(pause, 0, 0, 20);
-      }
-    }
+    for (let i = 0; i < 50 && !this.#tryRemove(); i++) Atomics.wait(pause, 0, 0, 20);
   }
 
   /** Removes the group once its tasks are gone (they may still be exiting: retried for ~1 s). */
   async remove(): Promise<void> {
-    for (let i = 0; i < 50; i++) {
-      try {
-        Deno.removeSync(this.dir);
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    for (let i = 0; i < 50 && !this.#tryRemove(); i++) {
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 }
@@ -403,17 +401,23 @@ function stopOnSignals(): void {
       if (run !== null) {
         killTree(run.pid);
         run.group?.removeSync();
-        for (const name of pythonSemaphores()) {
-          if (!run.semsBefore.has(name)) {
-            try {
-              Deno.removeSync(`/dev/shm/${name}`);
-            } catch { /* already gone */ }
-          }
-        }
+        removeNewSemaphores(run.semsBefore);
       }
       console.error(`bench_vs_deepspeed: stopped by ${signal}; the cells done so far are saved`);
       Deno.exit(code);
     });
+  }
+}
+
+/** Removes the semaphores in /dev/shm that are not in `before` (a killed run's). */
+function removeNewSemaphores(before: Set<string>): void {
+  for (const name of pythonSemaphores()) {
+    if (before.has(name)) continue;
+    try {
+      Deno.removeSync(`/dev/shm/${name}`);
+    } catch {
+      // already gone
+    }
   }
 }
 
@@ -580,9 +584,7 @@ async function runTool(
   // A killed run's multiprocessing semaphores (/dev/shm/sem.mp-*) outlive it: its resource
   // tracker, which unlinks them, was killed with the tree.
   if (hung) {
-    for (const name of pythonSemaphores()) {
-      if (!semsBefore.has(name)) Deno.remove(`/dev/shm/${name}`).catch(() => {});
-    }
+    removeNewSemaphores(semsBefore);
   }
   return {
     text,
