@@ -10,6 +10,7 @@
 #       [--loops 1] [--ops read,write] [--grid full|issue] [--cells REGEX] [--ds auto|legacy|ds_io]
 #       [--write_state overwrite|fresh] [--extra "AIOBENCH FLAGS"] [--out FILE.md] [--json FILE]
 #       [--run_timeout 180] [--max_steal 5]
+#   scripts/bench_vs_deepspeed.sh --render A.json[,B.json...] [--out FILE.md]
 #
 # --grid full: threads 1,2 x queue depth 8,32 x overlap on/off x io_parallel unset/1/2 with 1M
 #   blocks on --size files, per op; plus 4K blocks at queue depth 32 with overlap on --small_size.
@@ -29,6 +30,10 @@
 #   random (steal in /proc/stat); a run that lost more than PCT% of the machine's CPU time over
 #   its timed region is run again (4 times at most, then the least-stolen run counts), by the same
 #   rule for both tools; reruns are counted in the table and each tool's median steal shown.
+# The ratio column has a 95% interval (bootstrap over each tool's rounds): a cell whose interval
+#   lies wholly below 1.00x is slower beyond its rounds' spread; a line under the table counts them.
+# --render: no measuring: the table of saved --json files (a grid measured in parts; a cell in more
+#   than one file is taken from the last), in grid order.
 # --loop (default) makes an ext4 loop device over /dev/shm (scripts/loopdev.sh; needs root).
 #
 # On a fresh machine it installs what it needs into .tools/: a venv with torch, ninja and
@@ -52,18 +57,22 @@ legacy_files=(
   "test_ds_aio_utils.py 07f8e1b0c7241585481f9756beb23dd5979a418c70b9521a84d2265d694dd54a"
 )
 
-dir="" loop=1 ds="auto" pass=()
+dir="" loop=1 ds="auto" pass=() render=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --loop) loop=1; shift ;;
     --dir) dir="${2:?--dir needs a folder}"; loop=0; shift 2 ;;
     --ds) ds="${2:?--ds needs auto, legacy or ds_io}"; shift 2 ;;
+    --render) render="${2:?--render needs saved --json files, comma-separated}"; shift 2 ;;
     --rounds|--size|--small_size|--loops|--ops|--grid|--cells|--extra|--out|--json|--write_state|--warmup_loops|--run_timeout|--max_steal)
       pass+=("$1" "${2?$1 needs a value}"); shift 2 ;;
     *) die "unknown argument '$1' (see the header of $0)" ;;
   esac
 done
 case "$ds" in auto|legacy|ds_io) ;; *) die "--ds $ds: use auto, legacy or ds_io" ;; esac
+if [ -n "$render" ]; then
+  exec scripts/deno run -A scripts/bench_vs_deepspeed.ts --render "$render" "${pass[@]}"
+fi
 
 # Temporary files of everything below (torch leaves a tmp* directory per process and its inductor
 # cache in TMPDIR) go to a directory of this run's, removed at the end.

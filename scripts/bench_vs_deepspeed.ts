@@ -43,6 +43,8 @@ interface Options {
    */
   maxSteal: number;
   stealRetries: number;
+  /** Saved --json files to render as one table instead of measuring (later files win a cell). */
+  render?: string[];
 }
 
 /** One cell of the grid: the same settings for both tools. */
@@ -185,10 +187,14 @@ function parseArgs(args: string[]): Options {
       case "--write_state":
         o.writeState = take() as Options["writeState"];
         break;
+      case "--render":
+        o.render = take().split(",").filter((s) => s.length > 0);
+        break;
       default:
         throw new Error(`unknown argument '${flag}'`);
     }
   }
+  if (o.render) return o as Options;
   if (!(o.maxSteal! > 0)) throw new Error(`--max_steal ${o.maxSteal! * 100}: use a percentage > 0`);
   if (!(o.runTimeoutS! > 0)) throw new Error(`--run_timeout ${o.runTimeoutS}: use seconds > 0`);
   if (!o.dir || !o.python || !o.main) throw new Error("--dir, --python and --main are required");
@@ -789,6 +795,32 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** A seeded generator (mulberry32), so that a table rendered twice reads the same. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A 95% interval for median(ab) / median(ds) by resampling each tool's rounds (percentile
+ * bootstrap, 4000 draws): where it lies wholly below 1 the cell is slower beyond its rounds'
+ * spread; where it spans 1 the rounds can't tell the tools apart.
+ */
+function ratioInterval(ab: number[], ds: number[]): [number, number] {
+  const rand = seeded(0x5eed);
+  const draw = (xs: number[]) => xs.map(() => xs[Math.floor(rand() * xs.length)]);
+  const ratios: number[] = [];
+  for (let i = 0; i < 4000; i++) ratios.push(median(draw(ab)) / median(draw(ds)));
+  ratios.sort((a, b) => a - b);
+  return [ratios[Math.floor(0.025 * ratios.length)], ratios[Math.ceil(0.975 * ratios.length) - 1]];
+}
+
 function fmt(x: number, digits = 2): string {
   return Number.isFinite(x) ? x.toFixed(digits) : "-";
 }
@@ -805,8 +837,50 @@ function lockFile(path?: string): { release: () => void } {
   };
 }
 
+/**
+ * --render: the cells of saved --json files as one table (a grid measured in parts); a cell in
+ * more than one file is taken from the last. Cells come in grid order.
+ */
+function renderSaved(o: Options): string {
+  const byCell = new Map<string, Row>();
+  let loops: number | undefined;
+  for (const path of o.render!) {
+    let doc: { options?: { loops?: number }; results?: Row[] };
+    try {
+      doc = JSON.parse(Deno.readTextFileSync(path));
+    } catch (e) {
+      throw new Error(`--render ${path}: ${e instanceof Error ? e.message : e}`);
+    }
+    if (!Array.isArray(doc.results) || typeof doc.options?.loops !== "number") {
+      throw new Error(`--render ${path}: not a --json file of this script`);
+    }
+    if (loops !== undefined && loops !== doc.options.loops) {
+      throw new Error(
+        `--render ${path}: --loops ${doc.options.loops}, the files before it ${loops}`,
+      );
+    }
+    loops = doc.options.loops;
+    for (const row of doc.results) byCell.set(row.cell, row);
+  }
+  const order = grid({ ...o, grid: "full", ops: ["read", "write"], cells: undefined }).map(
+    cellName,
+  );
+  const rank = (name: string) => {
+    const i = order.indexOf(name);
+    return i < 0 ? order.length : i;
+  };
+  const rows = [...byCell.values()].sort((a, b) => rank(a.cell) - rank(b.cell));
+  return renderTable({ ...o, loops: loops ?? 1 }, rows);
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(Deno.args);
+  if (o.render) {
+    const table = renderSaved(o);
+    if (o.out) Deno.writeTextFileSync(o.out, table + "\n");
+    console.log(table);
+    return;
+  }
   stopOnSignals();
   const files = makeFiles(o);
   const cells = grid(o);
@@ -904,9 +978,10 @@ function save(o: Options, results: Row[]): string {
 function renderTable(o: Options, results: Row[]): string {
   const bytesPerRun = (c: Cell) => c.size * c.threads * o.loops;
   const lines = [
-    `| cell | DeepSpeed E2E GB/s (min–max) | aiobench E2E GB/s (min–max) | ratio | CPU s/GiB DeepSpeed (tree + kthreads) | CPU s/GiB aiobench (tree + kthreads) | device requests per IO DeepSpeed / aiobench | CPU stolen by the hypervisor, median % DeepSpeed / aiobench |`,
+    `| cell | DeepSpeed E2E GB/s (min–max) | aiobench E2E GB/s (min–max) | ratio (95% interval) | CPU s/GiB DeepSpeed (tree + kthreads) | CPU s/GiB aiobench (tree + kthreads) | device requests per IO DeepSpeed / aiobench | CPU stolen by the hypervisor, median % DeepSpeed / aiobench |`,
     `|---|---|---|---|---|---|---|---|`,
   ];
+  const summary = { ratios: [] as number[], atLeastOne: 0, above: 0, below: [] as string[] };
   for (const r of results) {
     const gib = bytesPerRun(r.config) / GIB;
     const side = (xs: Sample[]) => {
@@ -918,6 +993,11 @@ function renderTable(o: Options, results: Row[]): string {
         fmt(median(xs.map((x) => x.cpuKernelS)) / gib, 3)
       }`;
     const ratio = median(r.ab.map((x) => x.gibS)) / median(r.ds.map((x) => x.gibS));
+    const [low, high] = ratioInterval(r.ab.map((x) => x.gibS), r.ds.map((x) => x.gibS));
+    summary.ratios.push(ratio);
+    if (ratio >= 1) summary.atLeastOne += 1;
+    if (high < 1) summary.below.push(r.cell);
+    if (low > 1) summary.above += 1;
     // IOs per run: bytes / block size (a request split by the block layer counts twice).
     const ios = bytesPerRun(r.config) / r.config.blockSize;
     const perIo = (xs: Sample[]) => fmt(median(xs.map((x) => (x.requests ?? NaN) / ios)), 2);
@@ -931,9 +1011,21 @@ function renderTable(o: Options, results: Row[]): string {
     lines.push(
       `| ${r.cell}${hung.length > 0 ? ` (${hung.join(", ")})` : ""} | ${side(r.ds)} | ${
         side(r.ab)
-      } | ${fmt(ratio, 2)}x | ${cpu(r.ds)} | ${cpu(r.ab)} | ${perIo(r.ds)} / ${perIo(r.ab)} | ${
-        stolen(r.ds)
-      } / ${stolen(r.ab)} |`,
+      } | ${fmt(ratio, 2)}x (${fmt(low, 2)}–${fmt(high, 2)}) | ${cpu(r.ds)} | ${cpu(r.ab)} | ${
+        perIo(r.ds)
+      } / ${perIo(r.ab)} | ${stolen(r.ds)} / ${stolen(r.ab)} |`,
+    );
+  }
+  const n = summary.ratios.length;
+  if (n > 0) {
+    const geomean = Math.exp(summary.ratios.reduce((a, x) => a + Math.log(x), 0) / n);
+    lines.push(
+      "",
+      `${n} cells: ${summary.atLeastOne} at or above 1.00x, geometric mean of the ratios ` +
+        `${fmt(geomean, 3)}x; 95% interval wholly above 1.00x in ${summary.above}, wholly below ` +
+        `in ${summary.below.length}${
+          summary.below.length > 0 ? ` (${summary.below.join("; ")})` : ""
+        }.`,
     );
   }
   return lines.join("\n");
