@@ -981,7 +981,15 @@ function renderTable(o: Options, results: Row[]): string {
     `| cell | DeepSpeed E2E GB/s (min–max) | aiobench E2E GB/s (min–max) | ratio (95% interval) | CPU s/GiB DeepSpeed (tree + kthreads) | CPU s/GiB aiobench (tree + kthreads) | device requests per IO DeepSpeed / aiobench | CPU stolen by the hypervisor, median % DeepSpeed / aiobench |`,
     `|---|---|---|---|---|---|---|---|`,
   ];
-  const summary = { ratios: [] as number[], atLeastOne: 0, above: 0, below: [] as string[] };
+  const summary = {
+    ratios: [] as number[],
+    atLeastOne: 0,
+    above: 0,
+    below: [] as string[],
+    cpuNoWorse: 0,
+    cpuRatios: [] as number[],
+  };
+  const geomean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
   for (const r of results) {
     const gib = bytesPerRun(r.config) / GIB;
     const side = (xs: Sample[]) => {
@@ -993,6 +1001,11 @@ function renderTable(o: Options, results: Row[]): string {
         fmt(median(xs.map((x) => x.cpuKernelS)) / gib, 3)
       }`;
     const ratio = median(r.ab.map((x) => x.gibS)) / median(r.ds.map((x) => x.gibS));
+    // CPU per byte, the tool's tree and the kernel threads together (medians of each).
+    const cpuTotal = (xs: Sample[]) =>
+      median(xs.map((x) => x.cpuTreeS)) + median(xs.map((x) => x.cpuKernelS));
+    if (cpuTotal(r.ab) <= cpuTotal(r.ds)) summary.cpuNoWorse += 1;
+    summary.cpuRatios.push(cpuTotal(r.ab) / cpuTotal(r.ds));
     const [low, high] = ratioInterval(r.ab.map((x) => x.gibS), r.ds.map((x) => x.gibS));
     summary.ratios.push(ratio);
     if (ratio >= 1) summary.atLeastOne += 1;
@@ -1018,13 +1031,17 @@ function renderTable(o: Options, results: Row[]): string {
   }
   const n = summary.ratios.length;
   if (n > 0) {
-    const geomean = Math.exp(summary.ratios.reduce((a, x) => a + Math.log(x), 0) / n);
     lines.push(
       "",
       `${n} cells: ${summary.atLeastOne} at or above 1.00x, geometric mean of the ratios ` +
-        `${fmt(geomean, 3)}x; 95% interval wholly above 1.00x in ${summary.above}, wholly below ` +
+        `${
+          fmt(geomean(summary.ratios), 3)
+        }x; 95% interval wholly above 1.00x in ${summary.above}, wholly below ` +
         `in ${summary.below.length}${
           summary.below.length > 0 ? ` (${summary.below.join("; ")})` : ""
+        }. CPU per GiB (tree + kernel threads) at or below DeepSpeed's in ${summary.cpuNoWorse} ` +
+        `of ${n}, geometric mean of aiobench's / DeepSpeed's ${
+          fmt(geomean(summary.cpuRatios), 3)
         }.`,
     );
   }
