@@ -4,6 +4,11 @@
 # --set default|qd|tasklets: the default cases (1M read/write at QD 8/32, 4K randread QD 32); 1M
 #   reads at QD 1, 8, 32; or 1M reads at QD 8 with --threads 1,2,4 x --io_parallel 1,2 (fio:
 #   numjobs with the same total queue depth).
+# --against REV: the same cases with aiobench as of git revision REV too (a worktree of it, its
+#   library built as its zig/build.zig builds it): per case and round, one compare round for each
+#   build, alternating which goes first; prints the medians of the per-round aiobench/fio GiB/s
+#   ratios of both builds (each against a fio run of its own, minutes apart at most), to tell
+#   whether a change moved aiobench relative to fio.
 # --extra: aiobench flags added to every case, e.g. "--single_submit" (one IO per submission call,
 #   which is the policy of fio's defaults; without it aiobench refills the queue in batches as
 #   DeepSpeed's overlap_events does).
@@ -13,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-dir="" loop=0 rounds=5 runtime="2s" size="1G" out="" extra="" set="default"
+dir="" loop=0 rounds=5 runtime="2s" size="1G" out="" extra="" set="default" against=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
@@ -24,14 +29,20 @@ while [ $# -gt 0 ]; do
     --out) out="${2:?--out needs a file}"; shift 2 ;;
     --extra) extra="${2?--extra needs flags}"; shift 2 ;;
     --set) set="${2:?--set needs default, qd or tasklets}"; shift 2 ;;
+    --against) against="${2:?--against needs a git revision}"; shift 2 ;;
     *) echo "bench_vs_fio.sh: unknown argument '$1'; see the usage at the top of $0" >&2; exit 2 ;;
   esac
 done
 command -v fio >/dev/null || { echo "fio not found; install it with: apt-get install fio (or scripts/install_fio.sh)" >&2; exit 1; }
 [ -n "$dir" ] || [ "$loop" -eq 1 ] || { echo "bench_vs_fio.sh: give --dir DIR or --loop" >&2; exit 2; }
 
+if [ -n "$against" ]; then
+  git rev-parse --verify -q "$against^{commit}" >/dev/null \
+    || { echo "bench_vs_fio.sh: --against $against is not a commit of this repository" >&2; exit 2; }
+fi
 work="$(mktemp -d)"
 cleanup() {
+  [ -n "$against" ] && git worktree remove --force "$work/base" >/dev/null 2>&1
   rm -rf "$work"
   [ -n "$dir" ] && rm -f "$dir"/aiobench-bench.read "$dir"/aiobench-bench.w.*
   if [ "$loop" -eq 1 ]; then
@@ -72,6 +83,46 @@ case "$set" in
     done; done ;;
   *) echo "bench_vs_fio.sh: --set $set is unknown; use default, qd or tasklets" >&2; exit 2 ;;
 esac
+if [ -n "$against" ]; then
+  git worktree add -q --detach "$work/base" "$against" >&2
+  ln -s "$(realpath .tools)" "$work/base/.tools"
+  (cd "$work/base" && scripts/zig build --build-file zig/build.zig --prefix zig/zig-out) >&2
+  i=0
+  for c in "${cases[@]}"; do
+    name="${c%%|*}" args="${c#*|}"
+    echo "== $name: aiobench compare $args --rounds 1, now and at $against, alternating" >&2
+    for r in $(seq 1 "$rounds"); do
+      builds=(now base)
+      [ $((r % 2)) -eq 0 ] && builds=(base now)
+      for b in "${builds[@]}"; do
+        from="."
+        [ "$b" = base ] && from="$work/base"
+        # shellcheck disable=SC2086
+        (cd "$from" && scripts/deno run -A main.ts compare $args $extra --rounds 1 --runtime "$runtime" \
+          --time_based --engine io_uring --json "$work/$i.$b.$r.json" >/dev/null) >&2
+      done
+    done
+    echo "$name${extra:+ $extra}" >"$work/$i.name"
+    i=$((i + 1))
+  done
+  table="$(scripts/deno eval '
+const [dir, rounds, rev] = [Deno.args[0], Number(Deno.args[1]), Deno.args[2]];
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const ratio = (path) => JSON.parse(Deno.readTextFileSync(path)).comparisons[0].rows.find((r) => r.metric === "gibS").ratio;
+const lines = [`| case | aiobench/fio now: median (rounds) | aiobench/fio at ${rev}: median (rounds) |`, "|---|---|---|"];
+for (let i = 0; ; i++) {
+  let name;
+  try { name = Deno.readTextFileSync(`${dir}/${i}.name`).trim(); } catch { break; }
+  const side = (b) => { const xs = []; for (let r = 1; r <= rounds; r++) xs.push(ratio(`${dir}/${i}.${b}.${r}.json`)); return `${median(xs).toFixed(2)}x (${xs.map((x) => x.toFixed(2)).join(", ")})`; };
+  lines.push(`| ${name} | ${side("now")} | ${side("base")} |`);
+}
+console.log(lines.join("\n"));
+' "$work" "$rounds" "$against")"
+  echo "$table"
+  [ -n "$out" ] && echo "$table" >"$out"
+  exit 0
+fi
+
 i=0
 for c in "${cases[@]}"; do
   name="${c%%|*}" args="${c#*|}"
