@@ -845,14 +845,22 @@ function renderSaved(o: Options): string {
   const byCell = new Map<string, Row>();
   let loops: number | undefined;
   for (const path of o.render!) {
+    let text: string;
     let doc: { options?: { loops?: number }; results?: Row[] };
     try {
-      doc = JSON.parse(Deno.readTextFileSync(path));
+      text = Deno.readTextFileSync(path);
     } catch (e) {
-      throw new Error(`--render ${path}: ${e instanceof Error ? e.message : e}`);
+      throw new Error(`--render ${path}: can't be read (${e instanceof Error ? e.name : e})`);
+    }
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      throw new Error(`--render ${path}: not JSON; give files this script wrote with --json`);
     }
     if (!Array.isArray(doc.results) || typeof doc.options?.loops !== "number") {
-      throw new Error(`--render ${path}: not a --json file of this script`);
+      throw new Error(
+        `--render ${path}: not a --json file of this script (no options.loops, results)`,
+      );
     }
     if (loops !== undefined && loops !== doc.options.loops) {
       throw new Error(
