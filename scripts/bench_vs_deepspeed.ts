@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import { existsSync } from "node:fs";
+import { seededRandom } from "../lib/common/random.ts";
 
 const GIB = 2 ** 30;
 
@@ -795,25 +796,13 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** A seeded generator (mulberry32), so that a table rendered twice reads the same. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A 95% interval for median(ab) / median(ds) by resampling each tool's rounds (percentile
  * bootstrap, 4000 draws): where it lies wholly below 1 the cell is slower beyond its rounds'
  * spread; where it spans 1 the rounds can't tell the tools apart.
  */
 function ratioInterval(ab: number[], ds: number[]): [number, number] {
-  const rand = seeded(0x5eed);
+  const rand = seededRandom(0x5eed);
   const draw = (xs: number[]) => xs.map(() => xs[Math.floor(rand() * xs.length)]);
   const ratios: number[] = [];
   for (let i = 0; i < 4000; i++) ratios.push(median(draw(ab)) / median(draw(ds)));

@@ -4,22 +4,11 @@ import { parseArgs, UsageError } from "../lib/cli/parse.ts";
 import { option_table } from "../lib/cli/table.ts";
 import { expandSweep } from "../lib/sweep/grid.ts";
 import { validateConfig } from "../lib/run/config.ts";
+import { seededRandom } from "../lib/common/random.ts";
 
 const fuzz_seconds = Number(Deno.env.get("AIOBENCH_FUZZ_SECONDS") ?? "3");
 const fuzz_seed = Number(Deno.env.get("AIOBENCH_FUZZ_SEED") ?? "20240601");
 const forbidden = ["undefined", "NaN", "[object", "Infinity"];
-
-/** mulberry32: small, seeded, good enough to pick tokens. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const flag_names = option_table.flatMap((spec) => [spec.name, ...(spec.aliases ?? [])]);
 const good_values = [
@@ -146,7 +135,7 @@ function checkOne(argv: string[]): "ok" | "usage" {
 }
 
 Deno.test("fuzz: parseArgs returns a valid config or a one-line UsageError", () => {
-  const random = prng(fuzz_seed);
+  const random = seededRandom(fuzz_seed);
   const deadline = performance.now() + fuzz_seconds * 1000;
   const counts = { ok: 0, usage: 0 };
   let slowest_ms = 0;

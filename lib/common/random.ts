@@ -1,0 +1,15 @@
+/**
+ * A small seeded pseudo-random generator (mulberry32): the same seed gives the same sequence, for
+ * tests that pick inputs at random and reports that resample (bootstrap) and must read the same
+ * when made twice. Not for anything that needs unpredictability.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
