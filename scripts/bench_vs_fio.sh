@@ -61,7 +61,8 @@ read_file="$dir/aiobench-bench.read"
 # from an older checkout is refused as stale).
 scripts/zig build --build-file zig/build.zig --prefix zig/zig-out >&2
 aiobench() { scripts/deno run -A main.ts "$@"; }
-common=(--rounds "$rounds" --runtime "$runtime" --time_based --engine io_uring)
+per_run=(--runtime "$runtime" --time_based --engine io_uring)
+common=(--rounds "$rounds" "${per_run[@]}")
 default_cases=(
   "read 1M qd8|--read_file $read_file --io_size $size --block_size 1M --queue_depth 8 --overlap_events"
   "read 1M qd32|--read_file $read_file --io_size $size --block_size 1M --queue_depth 32 --overlap_events"
@@ -98,16 +99,16 @@ if [ -n "$against" ]; then
         from="."
         [ "$b" = base ] && from="$work/base"
         # shellcheck disable=SC2086
-        (cd "$from" && scripts/deno run -A main.ts compare $args $extra --rounds 1 --runtime "$runtime" \
-          --time_based --engine io_uring --json "$work/$i.$b.$r.json" >/dev/null) >&2
+        (cd "$from" && scripts/deno run -A main.ts compare $args $extra --rounds 1 "${per_run[@]}" \
+          --json "$work/$i.$b.$r.json" >/dev/null) >&2
       done
     done
     echo "$name${extra:+ $extra}" >"$work/$i.name"
     i=$((i + 1))
   done
   table="$(scripts/deno eval '
+import { median } from "./lib/compare/compare.ts";
 const [dir, rounds, rev] = [Deno.args[0], Number(Deno.args[1]), Deno.args[2]];
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const ratio = (path) => JSON.parse(Deno.readTextFileSync(path)).comparisons[0].rows.find((r) => r.metric === "gibS").ratio;
 const lines = [`| case | aiobench/fio now: median (rounds) | aiobench/fio at ${rev}: median (rounds) |`, "|---|---|---|"];
 for (let i = 0; ; i++) {
